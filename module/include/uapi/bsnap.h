@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * bsnap ioctl ABI: the only definition, shared by the kernel module and the
+ * userspace library.
+ *
+ * Every ioctl argument is a struct that starts with a __u32 'size' holding
+ * sizeof() of the struct as the caller knows it. The kernel accepts smaller
+ * (older) structs, zero-extending them, and larger (newer) ones whose unknown
+ * tail is all zeros, so the ABI can grow by appending fields. Dispatch uses
+ * the ioctl type and number only, never the size encoded in the command.
+ */
+#ifndef _UAPI_BSNAP_H
+#define _UAPI_BSNAP_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define BSNAP_CTL_NAME "bsnap-ctl"
+#define BSNAP_DEV_PREFIX "bsnap"
+#define BSNAP_PROC_NAME "bsnap-info"
+
+/* Bumped on any incompatible change; appended fields do not bump it. */
+#define BSNAP_ABI_VERSION 1
+
+/* Minors are chosen by the caller in [0, BSNAP_MAX_MINORS). */
+#define BSNAP_MAX_MINORS 256
+/* Longest path accepted for a block device or CoW file, with its NUL. */
+#define BSNAP_PATH_MAX 4096
+
+/* Device state bits (elastio-compatible values, see docs/states.md). */
+#define BSNAP_STATE_SNAPSHOT 0x1u   /* snapshot mode; clear: incremental */
+#define BSNAP_STATE_ACTIVE 0x2u     /* filesystem mounted read-write */
+#define BSNAP_STATE_UNVERIFIED 0x4u /* reloaded, CoW header not checked */
+#define BSNAP_STATE_FAILED 0x8u     /* an error is stored in 'error' */
+
+/* Flags for setup and reload. */
+#define BSNAP_FLAG_IGNORE_ERRORS 0x1u /* failed snapshot reads stay readable */
+
+#define BSNAP_UUID_SIZE 16
+
+struct bsnap_version {
+	__u32 size;
+	__u32 abi_version; /* out: BSNAP_ABI_VERSION */
+	char version[32];  /* out: module version string, NUL terminated */
+};
+
+/* setup-snapshot, reload-snapshot, reload-incremental. */
+struct bsnap_setup {
+	__u32 size;
+	__u32 minor;
+	__u32 flags;	      /* BSNAP_FLAG_* */
+	__u32 reserved;	      /* must be zero */
+	__u64 cache_size;     /* bytes of memory for CoW metadata; 0 = default */
+	__u64 fallocate_size; /* bytes of the CoW file; 0 = default (10 %) */
+	__u64 bdev_path;      /* user pointer to a NUL-terminated path */
+	__u64 cow_path;	      /* user pointer; absolute for setup,
+			       * relative to the mount point for reload
+			       */
+};
+
+struct bsnap_minor_arg {
+	__u32 size;
+	__u32 minor; /* in (destroy, transition...) or out (get-free-minor) */
+};
+
+struct bsnap_transition_snapshot {
+	__u32 size;
+	__u32 minor;
+	__u64 fallocate_size; /* bytes; 0 = default */
+	__u64 cow_path;	      /* user pointer, absolute path */
+};
+
+struct bsnap_reconfigure {
+	__u32 size;
+	__u32 minor;
+	__u64 cache_size;
+};
+
+struct bsnap_info {
+	__u32 size;
+	__u32 minor;		/* in */
+	__u32 state;		/* BSNAP_STATE_* */
+	__s32 error;		/* negative errno of the first failure, or 0 */
+	__u64 cache_size;
+	__u64 falloc_size;	/* bytes allocated to the CoW file */
+	__u64 seqid;		/* starts at 1, +1 per transition to snapshot */
+	__u8 uuid[BSNAP_UUID_SIZE]; /* chain UUID, fixed for a chain */
+	__u64 device_sectors;	/* size of the traced device */
+	__u64 changed_blocks;	/* blocks marked in the change map */
+	__u64 cow_used_bytes;	/* bytes of the CoW file in use */
+	__u32 block_size;	/* tracking granularity in bytes */
+	__u32 reserved;
+	char bdev_path[BSNAP_PATH_MAX];
+	char cow_path[BSNAP_PATH_MAX];
+};
+
+#define BSNAP_IOCTL_MAGIC 0xB5
+
+#define BSNAP_IOC_VERSION _IOWR(BSNAP_IOCTL_MAGIC, 0, struct bsnap_version)
+#define BSNAP_IOC_SETUP_SNAPSHOT _IOW(BSNAP_IOCTL_MAGIC, 1, struct bsnap_setup)
+#define BSNAP_IOC_RELOAD_SNAPSHOT _IOW(BSNAP_IOCTL_MAGIC, 2, struct bsnap_setup)
+#define BSNAP_IOC_RELOAD_INCREMENTAL                                           \
+	_IOW(BSNAP_IOCTL_MAGIC, 3, struct bsnap_setup)
+#define BSNAP_IOC_DESTROY _IOW(BSNAP_IOCTL_MAGIC, 4, struct bsnap_minor_arg)
+#define BSNAP_IOC_TRANSITION_INCREMENTAL                                       \
+	_IOW(BSNAP_IOCTL_MAGIC, 5, struct bsnap_minor_arg)
+#define BSNAP_IOC_TRANSITION_SNAPSHOT                                          \
+	_IOW(BSNAP_IOCTL_MAGIC, 6, struct bsnap_transition_snapshot)
+#define BSNAP_IOC_RECONFIGURE                                                  \
+	_IOW(BSNAP_IOCTL_MAGIC, 7, struct bsnap_reconfigure)
+#define BSNAP_IOC_INFO _IOWR(BSNAP_IOCTL_MAGIC, 8, struct bsnap_info)
+#define BSNAP_IOC_GET_FREE_MINOR                                               \
+	_IOR(BSNAP_IOCTL_MAGIC, 9, struct bsnap_minor_arg)
+
+#endif /* _UAPI_BSNAP_H */
