@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control device /dev/bsnap-ctl. Only CAP_SYS_ADMIN may open it or issue
+ * ioctls (an fd handed to an unprivileged process is refused too).
+ *
+ * Arguments are size-versioned structs (see include/uapi/bsnap.h): commands
+ * are matched on type and number only, and the struct is copied with
+ * copy_struct_from_user() so older and newer callers both work.
+ */
+#include "log.h"
+
+#include <linux/capability.h>
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <uapi/bsnap.h>
+
+#include "ctl_dev.h"
+#include "version.h"
+
+/* Larger structs than this are refused before their tail is scanned. */
+#define BSNAP_ARG_MAX_SIZE (64 * 1024)
+
+/*
+ * Copy an ioctl argument whose first field is its __u32 size. @min_size is
+ * the smallest struct this module accepts for the command.
+ */
+static int arg_copy_in(void *karg, size_t ksize, size_t min_size,
+		       void __user *uarg, u32 *usize)
+{
+	if (get_user(*usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (*usize < min_size)
+		return -EINVAL;
+	if (*usize > BSNAP_ARG_MAX_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(karg, ksize, uarg, *usize);
+}
+
+/* Copy back the part of the struct the caller knows about. */
+static int arg_copy_out(void __user *uarg, void *karg, size_t ksize, u32 usize)
+{
+	u32 n = min_t(u32, usize, ksize);
+
+	*(u32 *)karg = n;
+	return copy_to_user(uarg, karg, n) ? -EFAULT : 0;
+}
+
+static long ioctl_version(void __user *uarg)
+{
+	struct bsnap_version v;
+	u32 usize;
+	int ret;
+
+	ret = arg_copy_in(&v, sizeof(v), sizeof(v), uarg, &usize);
+	if (ret)
+		return ret;
+	memset(&v, 0, sizeof(v));
+	v.abi_version = BSNAP_ABI_VERSION;
+	strscpy(v.version, BSNAP_VERSION, sizeof(v.version));
+	return arg_copy_out(uarg, &v, sizeof(v), usize);
+}
+
+static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (_IOC_TYPE(cmd) != BSNAP_IOCTL_MAGIC)
+		return -ENOTTY;
+
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(BSNAP_IOC_VERSION):
+		return ioctl_version(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int ctl_open(struct inode *inode, struct file *file)
+{
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return 0;
+}
+
+static const struct file_operations ctl_fops = {
+	.owner = THIS_MODULE,
+	.open = ctl_open,
+	.unlocked_ioctl = ctl_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice ctl_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = BSNAP_CTL_NAME,
+	.fops = &ctl_fops,
+	.mode = 0600,
+};
+
+int bsnap_ctl_init(void)
+{
+	int ret = misc_register(&ctl_misc);
+
+	if (ret)
+		pr_err("cannot register /dev/%s: %d\n", BSNAP_CTL_NAME, ret);
+	return ret;
+}
+
+void bsnap_ctl_exit(void)
+{
+	misc_deregister(&ctl_misc);
+}

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* /dev/bsnap-ctl: the control device and its ioctl surface. */
+#ifndef BSNAP_CTL_DEV_H
+#define BSNAP_CTL_DEV_H
+
+int bsnap_ctl_init(void);
+void bsnap_ctl_exit(void);
+
+#endif
