@@ -14,12 +14,14 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <uapi/bsnap.h>
 
 #include "ctl_dev.h"
+#include "tracer.h"
 #include "version.h"
 
 /* Larger structs than this are refused before their tail is scanned. */
@@ -65,6 +67,111 @@ static long ioctl_version(void __user *uarg)
 	return arg_copy_out(uarg, &v, sizeof(v), usize);
 }
 
+/* Copy a user path; -ENAMETOOLONG if it does not fit BSNAP_PATH_MAX. */
+static char *path_from_user(u64 uptr)
+{
+	char *path;
+	long len;
+
+	if (!uptr)
+		return ERR_PTR(-EINVAL);
+	path = kmalloc(BSNAP_PATH_MAX, GFP_KERNEL);
+	if (!path)
+		return ERR_PTR(-ENOMEM);
+	len = strncpy_from_user(path, u64_to_user_ptr(uptr), BSNAP_PATH_MAX);
+	if (len < 0 || len == BSNAP_PATH_MAX || len == 0) {
+		kfree(path);
+		return ERR_PTR(len < 0 ? len : len ? -ENAMETOOLONG : -EINVAL);
+	}
+	return path;
+}
+
+static long ioctl_setup_snapshot(void __user *uarg)
+{
+	char *bdev_path = NULL, *cow_path = NULL;
+	struct bsnap_setup s;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&s, sizeof(s), sizeof(s), uarg, &usize);
+	if (ret)
+		return ret;
+	if (s.reserved)
+		return -EINVAL;
+	bdev_path = path_from_user(s.bdev_path);
+	if (IS_ERR(bdev_path))
+		return PTR_ERR(bdev_path);
+	cow_path = path_from_user(s.cow_path);
+	if (IS_ERR(cow_path)) {
+		ret = PTR_ERR(cow_path);
+		goto out;
+	}
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_setup_snapshot(&s, bdev_path, cow_path);
+	mutex_unlock(&bsnap_ctl_mutex);
+	kfree(cow_path);
+out:
+	kfree(bdev_path);
+	return ret;
+}
+
+static long ioctl_destroy(void __user *uarg)
+{
+	struct bsnap_minor_arg m;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&m, sizeof(m), sizeof(m), uarg, &usize);
+	if (ret)
+		return ret;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_destroy(m.minor);
+	mutex_unlock(&bsnap_ctl_mutex);
+	return ret;
+}
+
+static long ioctl_info(void __user *uarg)
+{
+	struct bsnap_info *info;
+	u32 usize;
+	long ret;
+
+	info = kzalloc(sizeof(*info), GFP_KERNEL);
+	if (!info)
+		return -ENOMEM;
+	ret = arg_copy_in(info, sizeof(*info),
+			  offsetof(struct bsnap_info, bdev_path), uarg, &usize);
+	if (ret)
+		goto out;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_fill_info(info->minor, info);
+	mutex_unlock(&bsnap_ctl_mutex);
+	if (!ret)
+		ret = arg_copy_out(uarg, info, sizeof(*info), usize);
+out:
+	kfree(info);
+	return ret;
+}
+
+static long ioctl_get_free_minor(void __user *uarg)
+{
+	struct bsnap_minor_arg m;
+	unsigned int minor;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&m, sizeof(m), sizeof(m), uarg, &usize);
+	if (ret)
+		return ret;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_free_minor(&minor);
+	mutex_unlock(&bsnap_ctl_mutex);
+	if (ret)
+		return ret;
+	m.minor = minor;
+	return arg_copy_out(uarg, &m, sizeof(m), usize);
+}
+
 static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -77,6 +184,14 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (_IOC_NR(cmd)) {
 	case _IOC_NR(BSNAP_IOC_VERSION):
 		return ioctl_version(uarg);
+	case _IOC_NR(BSNAP_IOC_SETUP_SNAPSHOT):
+		return ioctl_setup_snapshot(uarg);
+	case _IOC_NR(BSNAP_IOC_DESTROY):
+		return ioctl_destroy(uarg);
+	case _IOC_NR(BSNAP_IOC_INFO):
+		return ioctl_info(uarg);
+	case _IOC_NR(BSNAP_IOC_GET_FREE_MINOR):
+		return ioctl_get_free_minor(uarg);
 	default:
 		return -ENOTTY;
 	}

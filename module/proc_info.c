@@ -6,19 +6,73 @@
 #include "log.h"
 
 #include <linux/proc_fs.h>
+#include <linux/mutex.h>
 #include <linux/seq_file.h>
+#include <linux/slab.h>
 #include <uapi/bsnap.h>
 
 #include "json_out.h"
 #include "proc_info.h"
+#include "tracer.h"
 #include "version.h"
+
+struct proc_walk {
+	struct seq_file *m;
+	struct bsnap_info info;
+	bool first;
+};
+
+static const char *mode_name(u32 state)
+{
+	return state & BSNAP_STATE_SNAPSHOT ? "snapshot" : "incremental";
+}
+
+static void proc_device(struct tracer *t, void *arg)
+{
+	struct proc_walk *w = arg;
+	struct bsnap_info *i = &w->info;
+	struct seq_file *m = w->m;
+
+	if (tracer_fill_info(t->minor, i))
+		return;
+	seq_printf(m, "%s\n\t\t{\n\t\t\t\"minor\": %u,\n", w->first ? "" : ",",
+		   i->minor);
+	w->first = false;
+	seq_printf(m, "\t\t\t\"state\": %u,\n\t\t\t\"mode\": \"%s\",\n",
+		   i->state, mode_name(i->state));
+	seq_printf(m, "\t\t\t\"error\": %d,\n", i->error);
+	seq_puts(m, "\t\t\t\"bdev\": ");
+	bsnap_json_string(m, i->bdev_path);
+	seq_puts(m, ",\n\t\t\t\"cow\": ");
+	bsnap_json_string(m, i->cow_path);
+	seq_printf(m, ",\n\t\t\t\"device_sectors\": %llu,\n", i->device_sectors);
+	seq_printf(m, "\t\t\t\"block_size\": %u,\n", i->block_size);
+	seq_printf(m, "\t\t\t\"changed_blocks\": %llu,\n", i->changed_blocks);
+	seq_printf(m, "\t\t\t\"falloc_size\": %llu,\n", i->falloc_size);
+	seq_printf(m, "\t\t\t\"cow_used_bytes\": %llu,\n", i->cow_used_bytes);
+	seq_printf(m, "\t\t\t\"cache_size\": %llu,\n", i->cache_size);
+	seq_printf(m, "\t\t\t\"seqid\": %llu,\n", i->seqid);
+	seq_printf(m, "\t\t\t\"uuid\": \"%pUb\"\n\t\t}", i->uuid);
+}
 
 static int proc_info_show(struct seq_file *m, void *v)
 {
+	struct proc_walk *w;
+
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	w->m = m;
+	w->first = true;
 	seq_puts(m, "{\n\t\"version\": ");
 	bsnap_json_string(m, BSNAP_VERSION);
 	seq_printf(m, ",\n\t\"abi_version\": %u,\n", BSNAP_ABI_VERSION);
-	seq_puts(m, "\t\"devices\": [\n\t]\n}\n");
+	seq_puts(m, "\t\"devices\": [");
+	mutex_lock(&bsnap_ctl_mutex);
+	tracer_for_each(proc_device, w);
+	mutex_unlock(&bsnap_ctl_mutex);
+	seq_puts(m, "\n\t]\n}\n");
+	kfree(w);
 	return 0;
 }
 

@@ -1,0 +1,400 @@
+#include "command_line.hpp"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <bsnap/size.hpp>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <system_error>
+#include <uapi/bsnap.h>
+
+namespace bsnap::ctl {
+
+namespace po = boost::program_options;
+
+usage_error::usage_error(std::string_view command, const std::string& message, int status)
+    : std::runtime_error(message), command_(command), status_(status) {}
+
+namespace {
+
+// The options a command may take; one meaning per letter across commands.
+enum option : unsigned {
+    cache_size = 1u << 0,     // -c SIZE, optional
+    cache_required = 1u << 1, // -c SIZE, required
+    cow_size = 1u << 2,       // -f SIZE
+    ignore_errors = 1u << 3,  // -i
+    json = 1u << 4,           // --json
+};
+
+class parsed_args;
+
+struct command_spec {
+    std::string_view name;
+    std::string_view synopsis; // after the name
+    std::string_view summary;  // one line for the command list
+    std::string_view details;  // for `help <command>`
+    unsigned options;
+    std::vector<std::string_view> required; // positional arguments, in order
+    std::vector<std::string_view> optional; // after the required ones
+    std::function<command(const parsed_args&)> build;
+};
+
+const std::vector<command_spec>& command_specs();
+
+// A command's arguments after Boost.Program_options, with typed accessors
+// that turn bad values into usage errors naming the command.
+class parsed_args {
+  public:
+    parsed_args(const command_spec& spec, po::variables_map values,
+                std::vector<std::string> positionals)
+        : spec_(spec), values_(std::move(values)), positionals_(std::move(positionals)) {}
+
+    bool has(std::size_t index) const { return index < positionals_.size(); }
+    const std::string& text(std::size_t index) const { return positionals_.at(index); }
+
+    unsigned minor(std::size_t index) const {
+        const std::string& text = positionals_.at(index);
+        long long value = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        bool is_integer = !text.empty() && end == text.data() + text.size();
+        if (!is_integer && ec != std::errc::result_out_of_range)
+            throw usage_error(spec_.name, "minor '" + text + "' is not a number");
+        if (ec == std::errc::result_out_of_range || value < 0 || value >= BSNAP_MAX_MINORS)
+            throw usage_error(spec_.name,
+                              "minor " + text + " out of range [0, " +
+                                  std::to_string(BSNAP_MAX_MINORS) +
+                                  "): " + std::generic_category().message(EINVAL),
+                              EINVAL);
+        return static_cast<unsigned>(value);
+    }
+
+    bool flag(const char* name) const { return values_.count(name) && values_[name].as<bool>(); }
+
+    // Bytes; a bare number counts in default_unit.
+    std::uint64_t size(const char* name, std::uint64_t default_unit) const {
+        if (!values_.count(name))
+            return 0;
+        try {
+            return parse_size(values_[name].as<std::string>(), default_unit);
+        } catch (const size_error& e) {
+            throw usage_error(spec_.name, std::string("--") + name + ": " + e.what());
+        }
+    }
+
+  private:
+    const command_spec& spec_;
+    po::variables_map values_;
+    std::vector<std::string> positionals_;
+};
+
+po::options_description describe_options(unsigned options) {
+    po::options_description description("Options");
+    auto add = description.add_options();
+    if (options & (cache_size | cache_required))
+        add("cache-size,c", po::value<std::string>()->value_name("SIZE"),
+            "memory for the device's CoW metadata cache: bytes, or a number with K, M, G or "
+            "T (default: the module's)");
+    if (options & cow_size)
+        add("cow-size,f", po::value<std::string>()->value_name("SIZE"),
+            "size of the CoW file, allocated up front: MiB, or a number with K, M, G or T "
+            "(default: 10 % of the device)");
+    if (options & ignore_errors)
+        add("ignore-errors,i", po::bool_switch(),
+            "if the snapshot fails, its image stays readable instead of returning EIO");
+    if (options & json)
+        add("json", po::bool_switch(), "print JSON instead of text");
+    add("help,h", "show this help");
+    return description;
+}
+
+// "-1" is a (bad) minor, not an unknown option: hand it on as a positional.
+std::vector<po::option> negative_numbers_are_positional(std::vector<std::string>& args) {
+    static const std::regex negative("-[0-9]+");
+    if (args.empty() || !std::regex_match(args.front(), negative))
+        return {};
+    po::option positional;
+    positional.value.push_back(args.front());
+    positional.original_tokens.push_back(args.front());
+    positional.position_key = INT_MAX;
+    args.erase(args.begin());
+    return {positional};
+}
+
+bool asks_for_help(const std::vector<std::string>& args) {
+    for (const auto& arg : args) {
+        if (arg == "--")
+            return false;
+        if (arg == "--help" || arg == "-h")
+            return true;
+    }
+    return false;
+}
+
+std::string hint(std::string_view command) {
+    return " (see 'bsnapctl help" + (command.empty() ? "" : " " + std::string(command)) + "')";
+}
+
+const command_spec* find_spec(std::string_view name) {
+    for (const auto& spec : command_specs())
+        if (spec.name == name)
+            return &spec;
+    return nullptr;
+}
+
+command parse_command(const command_spec& spec, const std::vector<std::string>& args) {
+    if (asks_for_help(args))
+        return help_command{std::string(spec.name)};
+
+    po::options_description visible = describe_options(spec.options);
+    po::options_description all;
+    all.add(visible);
+    all.add_options()("positional", po::value<std::vector<std::string>>());
+    po::positional_options_description positional;
+    positional.add("positional", -1);
+
+    po::variables_map values;
+    try {
+        auto style =
+            po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+        po::store(po::command_line_parser(args)
+                      .options(all)
+                      .positional(positional)
+                      .style(style)
+                      .extra_style_parser(negative_numbers_are_positional)
+                      .run(),
+                  values);
+        po::notify(values);
+    } catch (const po::error& e) {
+        throw usage_error(spec.name, e.what() + hint(spec.name));
+    }
+
+    std::vector<std::string> positionals;
+    if (values.count("positional"))
+        positionals = values["positional"].as<std::vector<std::string>>();
+    if (positionals.size() < spec.required.size())
+        throw usage_error(spec.name, "missing <" + std::string(spec.required[positionals.size()]) +
+                                         ">" + hint(spec.name));
+    if (positionals.size() > spec.required.size() + spec.optional.size())
+        throw usage_error(spec.name, "unexpected argument '" +
+                                         positionals[spec.required.size() + spec.optional.size()] +
+                                         "'" + hint(spec.name));
+    if ((spec.options & cache_required) && !values.count("cache-size"))
+        throw usage_error(spec.name, "missing -c SIZE" + hint(spec.name));
+
+    return spec.build(parsed_args(spec, std::move(values), std::move(positionals)));
+}
+
+const char* const minor_text = "<minor> is the number N of the image /dev/bsnapN, in [0, 256).";
+
+const std::vector<command_spec>& command_specs() {
+    static const std::vector<command_spec> specs = {
+        {"version",
+         "",
+         "show bsnapctl's, the ABI's and the loaded module's versions",
+         "Prints bsnapctl's version and ABI version, then the loaded module's.\n"
+         "Fails with ENOENT if the module is not loaded, with EPROTO if its ABI differs.",
+         0,
+         {},
+         {},
+         [](const parsed_args&) -> command { return version_command{}; }},
+        {"info",
+         "[--json] [<minor>]",
+         "show the module's devices, or one device",
+         "Without <minor>: the module's version and every traced device (from\n"
+         "/proc/bsnap-info). With <minor>: that device's state, paths, sizes, changed\n"
+         "blocks and stored error (from the module's info call).",
+         json,
+         {},
+         {"minor"},
+         [](const parsed_args& a) -> command {
+             info_command cmd;
+             if (a.has(0))
+                 cmd.minor = a.minor(0);
+             cmd.json = a.flag("json");
+             return cmd;
+         }},
+        {"get-free-minor",
+         "",
+         "print the lowest unused minor",
+         "Prints the lowest free minor.",
+         0,
+         {},
+         {},
+         [](const parsed_args&) -> command { return get_free_minor_command{}; }},
+        {"setup-snapshot",
+         "[-c SIZE] [-f SIZE] [-i] <bdev> <cow> <minor>",
+         "start tracking <bdev> with a snapshot of it now",
+         "Starts tracking the block device <bdev>, whose filesystem must be mounted\n"
+         "read-write, and takes a snapshot: /dev/bsnap<minor> shows <bdev> as it is now.\n"
+         "<cow> is the CoW file to create on that filesystem (a path from here; bsnapctl\n"
+         "makes it absolute).",
+         cache_size | cow_size | ignore_errors,
+         {"bdev", "cow", "minor"},
+         {},
+         [](const parsed_args& a) -> command {
+             return setup_snapshot_command{a.text(0),
+                                           a.text(1),
+                                           a.minor(2),
+                                           a.size("cache-size", 1),
+                                           a.size("cow-size", mib),
+                                           a.flag("ignore-errors")};
+         }},
+        {"reload-snapshot",
+         "[-c SIZE] [-i] <bdev> <cow> <minor>",
+         "re-attach a snapshot after a reboot",
+         "Re-attaches the snapshot kept in <cow> to <bdev> after a reboot, before the\n"
+         "filesystem is mounted; it stays unverified until the first mount. <cow> is the\n"
+         "CoW file's path relative to the filesystem's mount point.",
+         cache_size | ignore_errors,
+         {"bdev", "cow", "minor"},
+         {},
+         [](const parsed_args& a) -> command {
+             return reload_snapshot_command{a.text(0), a.text(1), a.minor(2),
+                                            a.size("cache-size", 1), a.flag("ignore-errors")};
+         }},
+        {"reload-incremental",
+         "[-c SIZE] [-i] <bdev> <cow> <minor>",
+         "re-attach incremental tracking after a reboot",
+         "Re-attaches the incremental tracking kept in <cow> to <bdev> after a reboot,\n"
+         "before the filesystem is mounted; it stays unverified until the first mount.\n"
+         "<cow> is the CoW file's path relative to the filesystem's mount point.",
+         cache_size | ignore_errors,
+         {"bdev", "cow", "minor"},
+         {},
+         [](const parsed_args& a) -> command {
+             return reload_incremental_command{a.text(0), a.text(1), a.minor(2),
+                                               a.size("cache-size", 1), a.flag("ignore-errors")};
+         }},
+        {"destroy",
+         "<minor>",
+         "stop tracking and remove /dev/bsnap<minor>",
+         "Stops tracking the device and removes /dev/bsnap<minor>; clears a stored error.",
+         0,
+         {"minor"},
+         {},
+         [](const parsed_args& a) -> command { return destroy_command{a.minor(0)}; }},
+        {"transition-to-incremental",
+         "<minor>",
+         "drop the snapshot, keep tracking changes",
+         "Ends the snapshot on <minor>: its copied data is dropped, the change map is\n"
+         "kept, and the device goes on recording changed blocks.",
+         0,
+         {"minor"},
+         {},
+         [](const parsed_args& a) -> command {
+             return transition_to_incremental_command{a.minor(0)};
+         }},
+        {"transition-to-snapshot",
+         "[-f SIZE] <cow> <minor>",
+         "take a new snapshot of an incremental device",
+         "Takes a new snapshot of the incremental device <minor> into the new CoW file\n"
+         "<cow> (same chain UUID, seqid + 1). The old CoW file keeps the blocks changed\n"
+         "since the previous snapshot, for update-img.",
+         cow_size,
+         {"cow", "minor"},
+         {},
+         [](const parsed_args& a) -> command {
+             return transition_to_snapshot_command{a.text(0), a.minor(1), a.size("cow-size", mib)};
+         }},
+        {"reconfigure",
+         "-c SIZE <minor>",
+         "change a device's cache size",
+         "Changes the memory cache size of the traced device <minor>.",
+         cache_required,
+         {"minor"},
+         {},
+         [](const parsed_args& a) -> command {
+             return reconfigure_command{a.minor(0), a.size("cache-size", 1)};
+         }},
+        {"help",
+         "[<command>]",
+         "show this help, or a command's",
+         "Shows the help.",
+         0,
+         {},
+         {"command"},
+         [](const parsed_args& a) -> command {
+             help_command cmd{a.has(0) ? a.text(0) : ""};
+             if (!cmd.topic.empty() && !find_spec(cmd.topic))
+                 throw usage_error("help", "unknown command '" + cmd.topic + "'" + hint(""));
+             return cmd;
+         }},
+    };
+    return specs;
+}
+
+std::string general_help() {
+    std::ostringstream text;
+    text << "Usage: bsnapctl <command> [options] [arguments]\n"
+            "       bsnapctl help <command>   (or bsnapctl <command> --help)\n"
+            "       bsnapctl --version\n"
+            "\n"
+            "Controls the bsnap module: block-level snapshots and changed-block tracking.\n"
+            "\n"
+            "Commands:\n";
+    for (const auto& spec : command_specs()) {
+        std::string usage = std::string(spec.name);
+        if (!spec.synopsis.empty())
+            usage += " " + std::string(spec.synopsis);
+        text << "  " << usage << "\n      " << spec.summary << "\n";
+    }
+    text << "\n"
+         << minor_text
+         << "\n"
+            "SIZE: a number with an optional unit K, M, G or T (powers of 1024); a bare\n"
+            "number is bytes for -c and MiB for -f.\n"
+            "\n"
+            "Exit status: 0 on success; otherwise the errno of what failed, e.g. 2 (ENOENT)\n"
+            "when the module is not loaded, 15 (ENOTBLK), 16 (EBUSY), 22 (EINVAL, also for\n"
+            "a minor out of range); 64 (EX_USAGE) for a malformed command line; 70 for an\n"
+            "internal error. Errors are one line on stderr:\n"
+            "  bsnapctl: <command>: <message>: <error text>\n";
+    return text.str();
+}
+
+} // namespace
+
+command parse_command_line(const std::vector<std::string>& args) {
+    if (args.empty())
+        throw usage_error("", "no command given" + hint(""));
+    const std::string& first = args.front();
+    if (first == "--help" || first == "-h")
+        return help_command{};
+    if (first == "--version" || first == "-V")
+        return version_command{true};
+    if (first.starts_with("-"))
+        throw usage_error("", "unknown option '" + first + "'" + hint(""));
+    const command_spec* spec = find_spec(first);
+    if (!spec)
+        throw usage_error("", "unknown command '" + first + "'" + hint(""));
+    return parse_command(*spec, std::vector<std::string>(args.begin() + 1, args.end()));
+}
+
+std::string help_text(std::string_view topic) {
+    if (topic.empty())
+        return general_help();
+    const command_spec* spec = find_spec(topic);
+    if (!spec)
+        throw usage_error("help", "unknown command '" + std::string(topic) + "'" + hint(""));
+    std::ostringstream text;
+    text << "Usage: bsnapctl " << spec->name;
+    if (!spec->synopsis.empty())
+        text << " " << spec->synopsis;
+    text << "\n\n" << spec->details << "\n";
+    auto takes_minor = [](const std::vector<std::string_view>& names) {
+        return std::find(names.begin(), names.end(), "minor") != names.end();
+    };
+    if (takes_minor(spec->required) || takes_minor(spec->optional))
+        text << "\n" << minor_text << "\n";
+    text << "\n"
+         << describe_options(spec->options)
+         << "\nExit status: 0 on success, the errno of a failure, 64 for a malformed command\n"
+            "line (see 'bsnapctl help').\n";
+    return text.str();
+}
+
+} // namespace bsnap::ctl

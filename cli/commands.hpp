@@ -1,0 +1,105 @@
+// bsnapctl's commands as typed values: what the command line asked for,
+// parsed and checked, before anything touches a device.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace bsnap::ctl {
+
+struct help_command {
+    static constexpr std::string_view name = "help";
+    std::string topic; // a command name, or empty for the general help
+    bool operator==(const help_command&) const = default;
+};
+
+struct version_command {
+    static constexpr std::string_view name = "version";
+    bool tool_only = false; // `bsnapctl --version`: no module query
+    bool operator==(const version_command&) const = default;
+};
+
+struct info_command {
+    static constexpr std::string_view name = "info";
+    std::optional<unsigned> minor; // none: the whole module (/proc/bsnap-info)
+    bool json = false;
+    bool operator==(const info_command&) const = default;
+};
+
+struct get_free_minor_command {
+    static constexpr std::string_view name = "get-free-minor";
+    bool operator==(const get_free_minor_command&) const = default;
+};
+
+struct setup_snapshot_command {
+    static constexpr std::string_view name = "setup-snapshot";
+    std::string bdev;
+    std::string cow;
+    unsigned minor = 0;
+    std::uint64_t cache_size = 0;     // bytes, 0 = module default
+    std::uint64_t fallocate_size = 0; // bytes, 0 = module default
+    bool ignore_errors = false;
+    bool operator==(const setup_snapshot_command&) const = default;
+};
+
+struct reload_snapshot_command {
+    static constexpr std::string_view name = "reload-snapshot";
+    std::string bdev;
+    std::string cow; // relative to the filesystem's mount point
+    unsigned minor = 0;
+    std::uint64_t cache_size = 0;
+    bool ignore_errors = false;
+    bool operator==(const reload_snapshot_command&) const = default;
+};
+
+struct reload_incremental_command {
+    static constexpr std::string_view name = "reload-incremental";
+    std::string bdev;
+    std::string cow; // relative to the filesystem's mount point
+    unsigned minor = 0;
+    std::uint64_t cache_size = 0;
+    bool ignore_errors = false;
+    bool operator==(const reload_incremental_command&) const = default;
+};
+
+struct destroy_command {
+    static constexpr std::string_view name = "destroy";
+    unsigned minor = 0;
+    bool operator==(const destroy_command&) const = default;
+};
+
+struct transition_to_incremental_command {
+    static constexpr std::string_view name = "transition-to-incremental";
+    unsigned minor = 0;
+    bool operator==(const transition_to_incremental_command&) const = default;
+};
+
+struct transition_to_snapshot_command {
+    static constexpr std::string_view name = "transition-to-snapshot";
+    std::string cow;
+    unsigned minor = 0;
+    std::uint64_t fallocate_size = 0;
+    bool operator==(const transition_to_snapshot_command&) const = default;
+};
+
+struct reconfigure_command {
+    static constexpr std::string_view name = "reconfigure";
+    unsigned minor = 0;
+    std::uint64_t cache_size = 0;
+    bool operator==(const reconfigure_command&) const = default;
+};
+
+using command =
+    std::variant<help_command, version_command, info_command, get_free_minor_command,
+                 setup_snapshot_command, reload_snapshot_command, reload_incremental_command,
+                 destroy_command, transition_to_incremental_command, transition_to_snapshot_command,
+                 reconfigure_command>;
+
+inline std::string_view command_name(const command& cmd) {
+    return std::visit([](const auto& c) { return c.name; }, cmd);
+}
+
+} // namespace bsnap::ctl

@@ -1,0 +1,113 @@
+#include "execute.hpp"
+
+#include "command_line.hpp"
+
+#include <bsnap/control_device.hpp>
+#include <bsnap/device_info_json.hpp>
+#include <bsnap/device_info_text.hpp>
+#include <bsnap/errors.hpp>
+#include <bsnap/path_checks.hpp>
+#include <bsnap/proc_info.hpp>
+#include <bsnap/version.hpp>
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+namespace bsnap::ctl {
+
+namespace {
+
+void run(const help_command& cmd, std::ostream& out) {
+    out << help_text(cmd.topic);
+}
+
+void run(const version_command& cmd, std::ostream& out) {
+    out << "bsnapctl " << tool_version() << " (ABI " << abi_version << ")\n";
+    if (cmd.tool_only)
+        return;
+    out.flush(); // the tool's line stays visible if the module is missing
+    module_version module = control_device().version();
+    out << "bsnap module " << module.version << " (ABI " << module.abi_version << ")\n";
+    if (module.abi_version != abi_version)
+        throw errno_error(EPROTO, "the module's ABI " + std::to_string(module.abi_version) +
+                                      " differs from bsnapctl's ABI " +
+                                      std::to_string(abi_version));
+}
+
+void run(const info_command& cmd, std::ostream& out) {
+    if (!cmd.minor) {
+        proc_info info = read_proc_info();
+        if (cmd.json)
+            out << nlohmann::json(info).dump(2) << "\n";
+        else
+            out << to_text(info);
+        return;
+    }
+    device_info info = control_device().info(*cmd.minor);
+    if (cmd.json)
+        out << nlohmann::json(info).dump(2) << "\n";
+    else
+        out << to_text(info);
+}
+
+void run(const get_free_minor_command&, std::ostream& out) {
+    out << control_device().get_free_minor() << "\n";
+}
+
+void run(const setup_snapshot_command& cmd, std::ostream&) {
+    setup_params params;
+    params.bdev = canonical_block_device(cmd.bdev);
+    params.cow = canonical_cow_path(cmd.cow);
+    params.minor = cmd.minor;
+    params.cache_size = cmd.cache_size;
+    params.fallocate_size = cmd.fallocate_size;
+    params.ignore_errors = cmd.ignore_errors;
+    control_device().setup_snapshot(params);
+}
+
+// reload-snapshot and reload-incremental: the CoW path is relative to the
+// mount point of a filesystem that is not mounted yet, so only its length is
+// checked here.
+template <typename Reload>
+setup_params reload_params(const Reload& cmd) {
+    setup_params params;
+    params.bdev = canonical_block_device(cmd.bdev);
+    check_path_length("cow file", cmd.cow);
+    params.cow = cmd.cow;
+    params.minor = cmd.minor;
+    params.cache_size = cmd.cache_size;
+    params.ignore_errors = cmd.ignore_errors;
+    return params;
+}
+
+void run(const reload_snapshot_command& cmd, std::ostream&) {
+    control_device().reload_snapshot(reload_params(cmd));
+}
+
+void run(const reload_incremental_command& cmd, std::ostream&) {
+    control_device().reload_incremental(reload_params(cmd));
+}
+
+void run(const destroy_command& cmd, std::ostream&) {
+    control_device().destroy(cmd.minor);
+}
+
+void run(const transition_to_incremental_command& cmd, std::ostream&) {
+    control_device().transition_to_incremental(cmd.minor);
+}
+
+void run(const transition_to_snapshot_command& cmd, std::ostream&) {
+    std::string cow = canonical_cow_path(cmd.cow);
+    control_device().transition_to_snapshot(cmd.minor, cow, cmd.fallocate_size);
+}
+
+void run(const reconfigure_command& cmd, std::ostream&) {
+    control_device().reconfigure(cmd.minor, cmd.cache_size);
+}
+
+} // namespace
+
+void execute(const command& cmd, std::ostream& out) {
+    std::visit([&out](const auto& c) { run(c, out); }, cmd);
+}
+
+} // namespace bsnap::ctl

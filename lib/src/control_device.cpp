@@ -1,0 +1,126 @@
+#include "bsnap/control_device.hpp"
+
+#include "bsnap/errors.hpp"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <sys/ioctl.h>
+
+namespace bsnap {
+
+namespace {
+
+std::uint64_t user_pointer(const std::string& text) {
+    return reinterpret_cast<std::uintptr_t>(text.c_str());
+}
+
+std::string minor_context(unsigned minor) {
+    return "minor " + std::to_string(minor);
+}
+
+template <typename Arg>
+Arg sized() {
+    Arg arg;
+    std::memset(&arg, 0, sizeof arg);
+    arg.size = sizeof arg;
+    return arg;
+}
+
+} // namespace
+
+control_device::control_device(const std::filesystem::path& path) : path_(path) {
+    try {
+        fd_ = open_fd(path, O_RDWR);
+    } catch (const std::system_error& e) {
+        if (e.code() == std::errc::no_such_file_or_directory)
+            throw errno_error(ENOENT, "bsnap module not loaded (no " + path.string() + ")");
+        throw;
+    }
+}
+
+void control_device::call(unsigned long request, void* arg, const std::string& context) {
+    int result;
+    do {
+        result = ::ioctl(fd_.get(), request, arg);
+    } while (result < 0 && errno == EINTR);
+    if (result < 0)
+        throw_errno(context);
+}
+
+module_version control_device::version() {
+    auto arg = sized<bsnap_version>();
+    call(BSNAP_IOC_VERSION, &arg, path_.string());
+    return {arg.abi_version, std::string(arg.version, ::strnlen(arg.version, sizeof arg.version))};
+}
+
+void control_device::setup(unsigned long request, const setup_params& params) {
+    auto arg = sized<bsnap_setup>();
+    arg.minor = params.minor;
+    arg.flags = params.ignore_errors ? BSNAP_FLAG_IGNORE_ERRORS : 0;
+    arg.cache_size = params.cache_size;
+    arg.fallocate_size = params.fallocate_size;
+    arg.bdev_path = user_pointer(params.bdev);
+    arg.cow_path = user_pointer(params.cow);
+    call(request, &arg,
+         minor_context(params.minor) + " (" + params.bdev + ", cow " + params.cow + ")");
+}
+
+void control_device::setup_snapshot(const setup_params& params) {
+    setup(BSNAP_IOC_SETUP_SNAPSHOT, params);
+}
+
+void control_device::reload_snapshot(const setup_params& params) {
+    setup(BSNAP_IOC_RELOAD_SNAPSHOT, params);
+}
+
+void control_device::reload_incremental(const setup_params& params) {
+    setup(BSNAP_IOC_RELOAD_INCREMENTAL, params);
+}
+
+void control_device::destroy(unsigned minor) {
+    auto arg = sized<bsnap_minor_arg>();
+    arg.minor = minor;
+    call(BSNAP_IOC_DESTROY, &arg, minor_context(minor));
+}
+
+void control_device::transition_to_incremental(unsigned minor) {
+    auto arg = sized<bsnap_minor_arg>();
+    arg.minor = minor;
+    call(BSNAP_IOC_TRANSITION_INCREMENTAL, &arg, minor_context(minor));
+}
+
+void control_device::transition_to_snapshot(unsigned minor, const std::string& cow,
+                                            std::uint64_t fallocate_size) {
+    auto arg = sized<bsnap_transition_snapshot>();
+    arg.minor = minor;
+    arg.fallocate_size = fallocate_size;
+    arg.cow_path = user_pointer(cow);
+    call(BSNAP_IOC_TRANSITION_SNAPSHOT, &arg, minor_context(minor) + " (cow " + cow + ")");
+}
+
+void control_device::reconfigure(unsigned minor, std::uint64_t cache_size) {
+    auto arg = sized<bsnap_reconfigure>();
+    arg.minor = minor;
+    arg.cache_size = cache_size;
+    call(BSNAP_IOC_RECONFIGURE, &arg, minor_context(minor));
+}
+
+device_info control_device::info(unsigned minor) {
+    // About 8 KiB: on the heap rather than the stack.
+    auto arg = std::make_unique<bsnap_info>(); // value-initialised: all zeros
+    arg->size = sizeof(bsnap_info);
+    arg->minor = minor;
+    call(BSNAP_IOC_INFO, arg.get(), minor_context(minor));
+    return to_device_info(*arg);
+}
+
+unsigned control_device::get_free_minor() {
+    auto arg = sized<bsnap_minor_arg>();
+    call(BSNAP_IOC_GET_FREE_MINOR, &arg, path_.string());
+    return arg.minor;
+}
+
+} // namespace bsnap

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one place where kernel-version differences are handled. Everything
+ * else in the module calls the bsnap_* wrappers below and contains no
+ * version tests. Each entry names the release that changed the API.
+ */
+#ifndef BSNAP_COMPAT_H
+#define BSNAP_COMPAT_H
+
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/mount.h>
+#include <linux/version.h>
+
+#include "symbols.h"
+
+/*
+ * Holding a block device open. 6.5 changed blkdev_get_by_dev() to take
+ * blk_mode_t and holder ops; 6.8 added bdev_handle, 6.9 replaced it with a
+ * struct file from bdev_file_open_by_dev().
+ */
+struct bsnap_bdev_ref {
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct file *file;
+#endif
+	struct block_device *bdev;
+};
+
+static inline int bsnap_bdev_open(dev_t dev, struct bsnap_bdev_ref *ref)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	ref->file = bdev_file_open_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
+	if (IS_ERR(ref->file))
+		return PTR_ERR(ref->file);
+	ref->bdev = file_bdev(ref->file);
+#else
+	ref->bdev = blkdev_get_by_dev(dev, FMODE_READ, NULL);
+	if (IS_ERR(ref->bdev))
+		return PTR_ERR(ref->bdev);
+#endif
+	return 0;
+}
+
+static inline void bsnap_bdev_close(struct bsnap_bdev_ref *ref)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	fput(ref->file);
+#else
+	blkdev_put(ref->bdev, FMODE_READ);
+#endif
+	ref->bdev = NULL;
+}
+
+/*
+ * Is a filesystem mounted from @bdev, and read-write? 0 if so, -ENODEV if
+ * nothing is mounted, -EROFS if read-only. get_super() is not exported (and
+ * is gone since 6.6, where the superblock is the bdev's holder), so it is
+ * found at run time.
+ */
+static inline int bsnap_bdev_mount_check(struct block_device *bdev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	struct super_block *sb;
+
+	if (bdev->bd_holder_ops != &fs_holder_ops)
+		return -ENODEV;
+	sb = bdev->bd_holder;
+	return sb_rdonly(sb) ? -EROFS : 0;
+#else
+	struct super_block *(*get_super_fn)(struct block_device *bdev);
+	void (*drop_super_fn)(struct super_block *sb);
+	struct super_block *sb;
+	int ret;
+
+	get_super_fn = (void *)bsnap_symbol("get_super");
+	drop_super_fn = (void *)bsnap_symbol("drop_super");
+	if (!get_super_fn || !drop_super_fn)
+		return -ENOSYS;
+	sb = get_super_fn(bdev);
+	if (!sb)
+		return -ENODEV;
+	ret = sb_rdonly(sb) ? -EROFS : 0;
+	drop_super_fn(sb);
+	return ret;
+#endif
+}
+
+/* freeze_bdev()/thaw_bdev() became bdev_freeze()/bdev_thaw() in 6.8. */
+static inline int bsnap_bdev_freeze(struct block_device *bdev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	return bdev_freeze(bdev);
+#else
+	return freeze_bdev(bdev);
+#endif
+}
+
+static inline int bsnap_bdev_thaw(struct block_device *bdev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	return bdev_thaw(bdev);
+#else
+	return thaw_bdev(bdev);
+#endif
+}
+
+/* blk_alloc_disk() takes queue limits since 6.9. */
+static inline struct gendisk *bsnap_alloc_disk(void)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	return blk_alloc_disk(NULL, NUMA_NO_NODE);
+#else
+	struct gendisk *disk = blk_alloc_disk(NUMA_NO_NODE);
+
+	return disk ? disk : ERR_PTR(-ENOMEM);
+#endif
+}
+
+/*
+ * vfs_unlink() on the mount of @f. 6.3 replaced the struct user_namespace
+ * argument of the vfs_*() namespace calls with struct mnt_idmap.
+ */
+static inline int bsnap_vfs_unlink(struct file *f, struct inode *dir,
+				   struct dentry *dentry)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	return vfs_unlink(file_mnt_idmap(f), dir, dentry, NULL);
+#else
+	return vfs_unlink(file_mnt_user_ns(f), dir, dentry, NULL);
+#endif
+}
+
+#endif

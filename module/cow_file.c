@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The CoW file: creation, pinning, release and direct I/O through its extent
+ * map (see cow_file.h; the map itself is built in cow_extent_map.c).
+ */
+#include "log.h"
+
+#include <linux/blkdev.h>
+#include <linux/dcache.h>
+#include <linux/file.h>
+#include <linux/fileattr.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "compat.h"
+#include "cow_extent_map.h"
+#include "cow_file.h"
+#include "direct_io.h"
+
+/* Zeros of the metadata region are written through the fs this many at once. */
+#define COW_ZERO_CHUNK (1024 * 1024)
+
+/*
+ * Filesystems on which writing to a file's extents with bios is known to be
+ * safe once the file is pinned: ext2/3/4 (one magic) and xfs. Others are
+ * refused rather than guessed at: btrfs relocates and copies-on-write data
+ * (and spans devices), f2fs and nilfs2 move data during garbage collection,
+ * none of which S_SWAPFILE stops.
+ */
+static bool cow_fs_supported(const struct super_block *sb)
+{
+	return sb->s_magic == EXT4_SUPER_MAGIC || sb->s_magic == XFS_SUPER_MAGIC;
+}
+
+/*
+ * Properties of the new file that make its extents unfit for direct I/O.
+ * An xfs realtime file (inherited from the directory) lives on the realtime
+ * device, not on s_bdev; an encrypted file would read back garbage through
+ * the filesystem.
+ */
+static int cow_check_inode(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+	struct fileattr fa = { };
+	int ret;
+
+	if (IS_ENCRYPTED(inode))
+		return -EOPNOTSUPP;
+	ret = vfs_fileattr_get(f->f_path.dentry, &fa);
+	if (ret)
+		return ret == -ENOIOCTLCMD ? 0 : ret;
+	if (fa.fsx_xflags & FS_XFLAG_REALTIME)
+		return -EOPNOTSUPP;
+	if (fa.flags & (FS_COMPR_FL | FS_ENCRYPT_FL))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/* Write zeros to [0, @len) through the filesystem. */
+static int cow_write_zeros(struct file *f, u64 len)
+{
+	size_t chunk = min_t(u64, len, COW_ZERO_CHUNK);
+	loff_t pos = 0;
+	void *zeros;
+	int ret = 0;
+
+	if (!len)
+		return 0;
+	zeros = kvzalloc(chunk, GFP_KERNEL);
+	if (!zeros)
+		return -ENOMEM;
+	while (pos < len) {
+		ssize_t n = kernel_write(f, zeros, min_t(u64, chunk, len - pos),
+					 &pos);
+
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		if (!n || fatal_signal_pending(current)) {
+			ret = n ? -EINTR : -EIO;
+			break;
+		}
+	}
+	kvfree(zeros);
+	return ret;
+}
+
+/*
+ * With ext4 data=journal (mount option or chattr +j) the zeros are only in
+ * the journal after fsync; a later checkpoint would write them over what
+ * bsnap has meanwhile written directly. ext4's ->bmap flushes the journal of
+ * such a file (EXT4_STATE_JDATA), so call it once; its answer is not used.
+ */
+static void cow_checkpoint_data(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+	sector_t block = 0;
+
+	if (inode->i_sb->s_magic == EXT4_SUPER_MAGIC)
+		bmap(inode, &block);
+}
+
+/*
+ * Pinning, checked against 6.1 (both flags are in memory only, never stored):
+ *
+ * S_SWAPFILE makes the filesystem leave the extents alone: vfs_unlink,
+ * vfs_rename and may_delete() give EPERM; truncate (inode_newsize_ok),
+ * fallocate (including punch hole), write (generic_write_checks), shared
+ * writable mmap, reflink/dedupe (remap_range) and copy_file_range give
+ * ETXTBSY; ext4 EXT4_IOC_MOVE_EXT (e4defrag) and xfs swapext (xfs_fsr)
+ * refuse to move its extents; swapon gives EBUSY. Code that recomputes
+ * i_flags from the on-disk flags (chattr: ext4_set_inode_flags(),
+ * xfs_diflags_to_iflags()) does not touch it.
+ *
+ * S_IMMUTABLE adds EPERM at open for write (so "echo >>" fails at once),
+ * on link, setattr (chmod, chown, utimes) and xattr changes. A chattr on the
+ * file may clear it again; S_SWAPFILE is what the extents rely on.
+ *
+ * Either flag already set means an active swapfile, a file in use by another
+ * bsnap device, or an immutable file: -EBUSY.
+ */
+static int cow_pin(struct cow_file *cf)
+{
+	struct inode *inode = file_inode(cf->filp);
+	int ret = 0;
+
+	inode_lock(inode);
+	if (IS_SWAPFILE(inode) || IS_IMMUTABLE(inode))
+		ret = -EBUSY;
+	else
+		inode->i_flags |= S_SWAPFILE | S_IMMUTABLE;
+	inode_unlock(inode);
+	cf->pinned = !ret;
+	return ret;
+}
+
+/* Caller holds inode_lock. Keeps S_IMMUTABLE if the disk says immutable. */
+static void cow_unpin_locked(struct cow_file *cf)
+{
+	struct inode *inode = file_inode(cf->filp);
+	unsigned int clear = S_SWAPFILE | S_IMMUTABLE;
+	struct fileattr fa = { };
+
+	if (!vfs_fileattr_get(cf->filp->f_path.dentry, &fa) &&
+	    (fa.flags & FS_IMMUTABLE_FL))
+		clear = S_SWAPFILE;
+	inode->i_flags &= ~clear;
+	cf->pinned = false;
+}
+
+/*
+ * Unpin and unlink under the parent's lock, taken before the file is
+ * unpinned so that nobody can rename or replace it in between.
+ */
+static int cow_unpin_unlink(struct cow_file *cf)
+{
+	struct file *f = cf->filp;
+	struct dentry *dentry = f->f_path.dentry;
+	struct inode *inode = d_inode(dentry);
+	struct dentry *parent;
+	struct inode *dir;
+	int ret;
+
+	ret = mnt_want_write(f->f_path.mnt);
+	if (ret)
+		return ret;
+	parent = dget_parent(dentry);
+	dir = d_inode(parent);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	inode_lock(inode);
+	if (cf->pinned)
+		cow_unpin_locked(cf);
+	inode_unlock(inode);
+	/*
+	 * Our own reference, as a lookup would hold: with only the file's,
+	 * d_delete() would turn the dentry negative under the open file.
+	 */
+	dget(dentry);
+	if (dentry->d_parent == parent && !d_unhashed(dentry))
+		ret = bsnap_vfs_unlink(f, dir, dentry);
+	else
+		ret = -ENOENT;
+	inode_unlock(dir);
+	dput(dentry);
+	dput(parent);
+	mnt_drop_write(f->f_path.mnt);
+	return ret;
+}
+
+/*
+ * Drop the page cache of the file: pages read through the filesystem before
+ * (or while) bsnap wrote directly are stale. Nothing can dirty pages while
+ * the file is pinned; the writeback is only there to make sure a dirty page
+ * can never be written over direct data. invalidate_inode_pages2() also
+ * unmaps pages somebody has mmapped, unlike invalidate_mapping_pages().
+ */
+static void cow_drop_cache(struct cow_file *cf)
+{
+	struct address_space *mapping = cf->filp->f_mapping;
+	int ret;
+
+	ret = filemap_write_and_wait(mapping);
+	if (!ret)
+		ret = invalidate_inode_pages2(mapping);
+	if (ret)
+		pr_warn("CoW file: dropping its page cache failed (%d), readers through the filesystem may see old data\n",
+			ret);
+}
+
+/*
+ * Pin the file, map its extents and drop its page cache. Mapping comes after
+ * pinning, so nothing can move between the two.
+ */
+static int cow_activate(struct cow_file *cf)
+{
+	int ret;
+
+	ret = cow_pin(cf);
+	if (ret) {
+		pr_err("CoW file is in use (swapfile, immutable or another bsnap device)\n");
+		return ret;
+	}
+	ret = cow_extent_map_build(cf);
+	if (ret)
+		return ret;
+	cow_drop_cache(cf);
+	return 0;
+}
+
+/* Checks and allocation of a file just created; see cow_file_create(). */
+static int cow_prepare(struct cow_file *cf)
+{
+	struct file *f = cf->filp;
+	struct inode *inode = file_inode(f);
+	struct super_block *sb = inode->i_sb;
+	int ret;
+
+	if (!S_ISREG(inode->i_mode))
+		return -EINVAL;
+	if (sb->s_bdev != cf->bdev) {
+		pr_err("CoW file must be on the traced filesystem\n");
+		return -EXDEV;
+	}
+	if (sb_rdonly(sb) || IS_RDONLY(inode))
+		return -EROFS;
+	if (!cow_fs_supported(sb)) {
+		pr_err("CoW file: %s is not supported (ext2/3/4 and xfs are)\n",
+		       sb->s_type->name);
+		return -EOPNOTSUPP;
+	}
+	ret = cow_check_inode(f);
+	if (ret) {
+		pr_err("CoW file: realtime, encrypted or compressed files are not supported\n");
+		return ret;
+	}
+
+	/* Mode 0: allocated but unwritten; never zero the whole file. */
+	ret = vfs_fallocate(f, 0, 0, cf->size);
+	if (ret)
+		return ret;
+	ret = cow_write_zeros(f, cf->meta_size);
+	if (ret)
+		return ret;
+	ret = vfs_fsync(f, 0);
+	if (ret)
+		return ret;
+	cow_checkpoint_data(f);
+	return cow_activate(cf);
+}
+
+struct cow_file *cow_file_create(const char *path, u64 size, u64 meta_size,
+				 struct block_device *bdev)
+{
+	struct cow_file *cf;
+	struct file *f;
+	int ret;
+
+	if (!path || path[0] != '/' || !size || meta_size > size ||
+	    !IS_ALIGNED(size, SECTOR_SIZE))
+		return ERR_PTR(-EINVAL);
+	if (!current->mm)
+		return ERR_PTR(-EINVAL);
+
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	if (!cf)
+		return ERR_PTR(-ENOMEM);
+	f = filp_open(path, O_RDWR | O_CREAT | O_EXCL | O_LARGEFILE | O_NOATIME,
+		      0600);
+	if (IS_ERR(f)) {
+		kfree(cf);
+		return ERR_CAST(f);
+	}
+	cf->filp = f;
+	cf->bdev = bdev;
+	cf->size = size;
+	cf->meta_size = meta_size;
+
+	ret = cow_prepare(cf);
+	if (ret) {
+		cow_file_release(cf, true);
+		return ERR_PTR(ret);
+	}
+	return cf;
+}
+
+void cow_file_release(struct cow_file *cf, bool remove)
+{
+	struct inode *inode;
+	int ret;
+
+	if (IS_ERR_OR_NULL(cf))
+		return;
+	inode = file_inode(cf->filp);
+	cow_drop_cache(cf);
+	if (remove) {
+		ret = cow_unpin_unlink(cf);
+		if (ret)
+			pr_warn("CoW file: unlink failed (%d)\n", ret);
+	}
+	if (cf->pinned) {
+		inode_lock(inode);
+		cow_unpin_locked(cf);
+		inode_unlock(inode);
+	}
+	/* The last close may be deferred to task work or delayed_fput. */
+	fput(cf->filp);
+	cow_extent_map_free(cf);
+	kfree(cf);
+}
+
+/* -EINVAL if misaligned, -ENOSPC if [@off, @off + @len) leaves the file. */
+static int cow_check_range(const struct cow_file *cf, u64 off, u64 len)
+{
+	if (!IS_ALIGNED(off | len, SECTOR_SIZE))
+		return -EINVAL;
+	if (off > cf->size || len > cf->size - off)
+		return -ENOSPC;
+	return 0;
+}
+
+int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
+		    u64 off, struct page **pages, unsigned int pg_off,
+		    size_t len)
+{
+	const struct cow_extent *ext;
+	int ret;
+
+	ret = cow_check_range(cf, off, len);
+	if (ret || !len)
+		return ret;
+	if (!IS_ALIGNED(pg_off, SECTOR_SIZE))
+		return -EINVAL;
+	ext = cow_extent_by_off(cf, off);
+	while (len) {
+		u64 in = off - ext->file_off;
+		size_t n = min_t(u64, len, ext->len - in);
+
+		pages += pg_off >> PAGE_SHIFT;
+		pg_off &= ~PAGE_MASK;
+		ret = bsnap_io_add(io, cf->bdev, opf,
+				   ext->sector + (in >> SECTOR_SHIFT), pages,
+				   pg_off, n);
+		if (ret)
+			return ret;
+		off += n;
+		len -= n;
+		pg_off += n;
+		ext++;
+	}
+	return 0;
+}
+
+int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
+		     size_t len)
+{
+	const struct cow_extent *ext;
+	int ret;
+
+	ret = cow_check_range(cf, off, len);
+	if (ret || !len)
+		return ret;
+	ext = cow_extent_by_off(cf, off);
+	while (len) {
+		u64 in = off - ext->file_off;
+		size_t n = min_t(u64, len, ext->len - in);
+
+		ret = bsnap_io_sync(cf->bdev, opf,
+				    ext->sector + (in >> SECTOR_SHIFT), buf, n);
+		if (ret)
+			return ret;
+		off += n;
+		len -= n;
+		buf += n;
+		ext++;
+	}
+	return 0;
+}
+
+bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector)
+{
+	return cow_extent_by_sector(cf, sector);
+}
+
+int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
+		 u64 *contig)
+{
+	const struct cow_extent *e;
+
+	if (off >= cf->size)
+		return -ENOSPC;
+	e = cow_extent_by_off(cf, off);
+	if (!e)
+		return -EIO;
+	*sector = e->sector + ((off - e->file_off) >> SECTOR_SHIFT);
+	*contig = e->file_off + e->len - off;
+	return 0;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The CoW file: a file on the traced filesystem that holds bsnap's data.
+ *
+ * It is preallocated with fallocate (never zero-filled), pinned while in use
+ * (S_IMMUTABLE | S_SWAPFILE: unlink, rename, truncate and write-open fail
+ * with EPERM and the filesystem cannot move its extents), and its extents are
+ * mapped once, so that every later read and write goes straight to device
+ * sectors through direct_io.h, with no filesystem involved. That is what lets
+ * tracing continue through umount and shutdown.
+ *
+ * Two kinds of regions, never mixed (the elastio #249 trap):
+ *  - the metadata region [0, meta_size) is written with zeros through the
+ *    filesystem once at creation, so its extents are "written" and reads
+ *    through the filesystem (update-img, reload) see what bsnap later writes
+ *    there directly;
+ *  - the rest stays unwritten (fallocated) and is only ever accessed directly
+ *    by the module; through the filesystem it reads as zeros.
+ */
+#ifndef BSNAP_COW_FILE_H
+#define BSNAP_COW_FILE_H
+
+#include <linux/blk_types.h>
+#include <linux/types.h>
+
+struct block_device;
+struct bsnap_io;
+struct page;
+
+/* A run of the file mapped to contiguous device sectors. */
+struct cow_extent {
+	u64 file_off;	/* bytes, multiple of the fs block size */
+	sector_t sector; /* on the traced device (partition-relative) */
+	u64 len;	/* bytes */
+};
+
+struct cow_file {
+	struct file *filp;
+	struct block_device *bdev; /* the traced device the file lives on */
+	u64 size;		   /* bytes */
+	u64 meta_size;		   /* bytes written through the fs at creation */
+	unsigned int nr_extents;
+	struct cow_extent *extents;	/* sorted by file_off */
+	struct cow_extent *by_sector;	/* same extents sorted by sector */
+	bool pinned;
+};
+
+/*
+ * Create @path (absolute; must not exist: -EEXIST) on the filesystem mounted
+ * from @bdev (else -EXDEV; read-only: -EROFS), fallocate @size bytes (-ENOSPC
+ * if it does not fit), write zeros to [0, @meta_size) through the filesystem
+ * and sync, pin it and map its extents. Must run in process context with a
+ * user mm (ioctl). On failure nothing is left behind (the file is removed).
+ * Returns the cow_file or an ERR_PTR.
+ */
+struct cow_file *cow_file_create(const char *path, u64 size, u64 meta_size,
+				 struct block_device *bdev);
+
+/*
+ * Unpin and close. Drops the file's page cache first, so that later reads
+ * through the filesystem see what was written directly. With @remove, the
+ * file is also unlinked.
+ */
+void cow_file_release(struct cow_file *cf, bool remove);
+
+/*
+ * Add bios for [@off, @off + @len) of the file to @io, split at extent
+ * boundaries. @len and @off are multiples of 512 and inside the file
+ * (-EINVAL otherwise; -ENOSPC if beyond the end).
+ */
+int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
+		    u64 off, struct page **pages, unsigned int pg_off,
+		    size_t len);
+
+/* Synchronous direct I/O on a kernel buffer. */
+int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
+		     size_t len);
+
+/*
+ * Device sector holding file offset @off (a multiple of 512) and, in
+ * @contig, how many bytes from there are contiguous on the device.
+ * -ENOSPC beyond the end of the file. Lock-free.
+ */
+int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
+		 u64 *contig);
+
+/* True if device sector @sector belongs to the CoW file. Lock-free. */
+bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector);
+
+#endif

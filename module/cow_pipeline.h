@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Copy-before-write. A write to blocks not yet copied since the snapshot is
+ * held here; a worker reads the blocks' old contents from the origin, stores
+ * them in the CoW file, records them in the index and the change map, and
+ * only then lets the write go. Writes to blocks already copied never come
+ * here (tracer.c checks the change map first).
+ *
+ * Bounded: at most max_held bios are held (submitters wait for room, REQ_NOWAIT
+ * writes get BLK_STS_AGAIN), and copies go through a fixed buffer allocated
+ * at creation. Ordering: one worker handles held bios in arrival order.
+ *
+ * Snapshot reads that fall back to the origin register themselves here, so
+ * that a write to those blocks cannot reach the origin before they finish.
+ */
+#ifndef BSNAP_COW_PIPELINE_H
+#define BSNAP_COW_PIPELINE_H
+
+#include <linux/list.h>
+#include <linux/types.h>
+
+struct bio;
+struct cow_pipeline;
+struct tracer;
+
+struct cow_pipeline *cow_pipeline_create(struct tracer *t);
+/* Let every held bio go (copying what it needs first) and free. */
+void cow_pipeline_destroy(struct cow_pipeline *p);
+
+/*
+ * Hold @bio until its blocks are copied. Returns false if the pipeline has
+ * failed: the caller then records the change and submits the bio itself.
+ */
+bool cow_pipeline_hold(struct cow_pipeline *p, struct bio *bio);
+
+/* The snapshot failed: release held bios without copying. Any context. */
+void cow_pipeline_fail(struct cow_pipeline *p);
+
+/* A snapshot read from the origin of blocks [first, last]. */
+struct origin_read {
+	struct list_head node;
+	u64 first, last;
+	u64 seq;
+};
+
+void cow_pipeline_read_begin(struct cow_pipeline *p, struct origin_read *r);
+void cow_pipeline_read_end(struct cow_pipeline *p, struct origin_read *r);
+
+/* Bios held right now (for info). */
+unsigned int cow_pipeline_held(struct cow_pipeline *p);
+
+#endif

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The CoW store: layout and metadata of one CoW file. See cow_store.h and,
+ * for the format itself, include/uapi/bsnap_cow.h.
+ */
+#include "log.h"
+
+#include <linux/blkdev.h>
+#include <linux/crc32.h>
+#include <linux/err.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "cbt_map.h"
+#include "cow_file.h"
+#include "cow_index.h"
+#include "cow_store.h"
+#include "direct_io.h"
+
+#define COW_MIN_DATA (1024 * 1024)
+
+static u64 cow_layout(struct cow_store *cs)
+{
+	cs->bitmap_off = BSNAP_COW_HEADER_SIZE;
+	cs->bitmap_len = round_up(DIV_ROUND_UP(cs->nr_blocks, 8), PAGE_SIZE);
+	cs->index_off = cs->bitmap_off + cs->bitmap_len;
+	cs->index_len = round_up(cs->nr_blocks * sizeof(__le64), PAGE_SIZE);
+	cs->data_off = cs->index_off + cs->index_len;
+	return cs->data_off;
+}
+
+struct cow_store *cow_store_create(const char *path, u64 size,
+				   struct block_device *bdev,
+				   sector_t device_sectors, u64 cache_bytes,
+				   const u8 *uuid, u64 seqid)
+{
+	struct cow_store *cs;
+	u64 meta_end;
+	int ret;
+
+	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
+	if (!cs)
+		return ERR_PTR(-ENOMEM);
+	cs->device_sectors = device_sectors;
+	cs->nr_blocks = DIV_ROUND_UP_ULL(device_sectors,
+					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
+	cs->seqid = seqid;
+	memcpy(cs->uuid, uuid, BSNAP_UUID_SIZE);
+	meta_end = cow_layout(cs);
+
+	if (!size)
+		size = max_t(u64, div_u64((u64)device_sectors << SECTOR_SHIFT, 10),
+			     meta_end + COW_MIN_DATA);
+	size = round_up(size, BSNAP_COW_BLOCK_SIZE);
+	if (size < meta_end + BSNAP_COW_BLOCK_SIZE) {
+		pr_err("CoW file of %llu bytes is too small: the metadata of this device needs %llu\n",
+		       size, meta_end);
+		ret = -EFBIG;
+		goto err_free;
+	}
+	cs->nr_slots = (size - cs->data_off) / BSNAP_COW_BLOCK_SIZE;
+
+	cs->cf = cow_file_create(path, size, cs->index_off, bdev);
+	if (IS_ERR(cs->cf)) {
+		ret = PTR_ERR(cs->cf);
+		goto err_free;
+	}
+	cs->index = cow_index_create(cs->cf, cs->index_off, cs->nr_blocks,
+				     cache_bytes);
+	if (IS_ERR(cs->index)) {
+		ret = PTR_ERR(cs->index);
+		goto err_file;
+	}
+	return cs;
+
+err_file:
+	cow_file_release(cs->cf, true);
+err_free:
+	kfree(cs);
+	return ERR_PTR(ret);
+}
+
+void cow_store_destroy(struct cow_store *cs, bool remove)
+{
+	cow_index_destroy(cs->index);
+	cow_file_release(cs->cf, remove);
+	kfree(cs);
+}
+
+int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot)
+{
+	if (cs->used_slots + n > cs->nr_slots)
+		return -ENOSPC;
+	*first_slot = cs->used_slots + 1;
+	WRITE_ONCE(cs->used_slots, cs->used_slots + n);
+	return 0;
+}
+
+int cow_store_data_io(struct bsnap_io *io, struct cow_store *cs,
+		      blk_opf_t opf, u64 slot, struct page **pages,
+		      unsigned int nr_blocks)
+{
+	return cow_file_io_add(io, cs->cf, opf, cow_store_slot_off(cs, slot),
+			       pages, 0, (size_t)nr_blocks * BSNAP_COW_BLOCK_SIZE);
+}
+
+static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
+			    const struct cbt_map *cbt, u32 flags)
+{
+	memset(h, 0, BSNAP_COW_HEADER_SIZE);
+	h->magic = cpu_to_le64(BSNAP_COW_MAGIC);
+	h->version = cpu_to_le32(BSNAP_COW_VERSION);
+	h->flags = cpu_to_le32(flags);
+	h->header_size = cpu_to_le32(BSNAP_COW_HEADER_SIZE);
+	h->block_size = cpu_to_le32(BSNAP_COW_BLOCK_SIZE);
+	memcpy(h->uuid, cs->uuid, BSNAP_UUID_SIZE);
+	h->seqid = cpu_to_le64(cs->seqid);
+	h->device_sectors = cpu_to_le64(cs->device_sectors);
+	h->nr_blocks = cpu_to_le64(cs->nr_blocks);
+	h->file_size = cpu_to_le64(cs->cf->size);
+	h->bitmap_off = cpu_to_le64(cs->bitmap_off);
+	h->bitmap_len = cpu_to_le64(cs->bitmap_len);
+	h->index_off = cpu_to_le64(cs->index_off);
+	h->index_len = cpu_to_le64(cs->index_len);
+	h->data_off = cpu_to_le64(cs->data_off);
+	h->data_used = cpu_to_le64(READ_ONCE(cs->used_slots));
+	h->changed_blocks = cpu_to_le64(cbt_map_count(cbt));
+	/* zlib-compatible CRC-32, so userspace can check it with crc32(). */
+	h->crc = cpu_to_le32(crc32_le(~0U, (const u8 *)h, sizeof(*h)) ^ ~0U);
+}
+
+int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
+			 u32 flags, bool bitmap)
+{
+	void *buf;
+	int ret;
+
+	if (bitmap) {
+		buf = vmalloc(cs->bitmap_len);
+		if (!buf)
+			return -ENOMEM;
+		cbt_map_export(cbt, buf, cs->bitmap_len);
+		ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->bitmap_off,
+				       buf, cs->bitmap_len);
+		vfree(buf);
+		if (ret)
+			return ret;
+	}
+
+	buf = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_NOIO);
+	if (!buf)
+		return -ENOMEM;
+	cow_fill_header(cs, buf, cbt, flags);
+	ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE | REQ_FUA, 0, buf,
+			       BSNAP_COW_HEADER_SIZE);
+	kfree(buf);
+	if (ret)
+		return ret;
+	return blkdev_issue_flush(cs->cf->bdev);
+}
+
+u64 cow_store_used_bytes(const struct cow_store *cs)
+{
+	return cs->data_off + READ_ONCE(cs->used_slots) * BSNAP_COW_BLOCK_SIZE;
+}

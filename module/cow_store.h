@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Where CoW data and metadata are stored: the layout of one CoW file
+ * (uapi/bsnap_cow.h), the allocation of data slots, the snapshot index and
+ * the header. Built on cow_file (pinned file, direct sector I/O) and
+ * cow_index (bounded cache of the on-disk index).
+ */
+#ifndef BSNAP_COW_STORE_H
+#define BSNAP_COW_STORE_H
+
+#include <linux/types.h>
+#include <uapi/bsnap.h>
+#include <uapi/bsnap_cow.h>
+
+struct block_device;
+struct bsnap_io;
+struct cbt_map;
+struct cow_file;
+struct cow_index;
+struct page;
+
+struct cow_store {
+	struct cow_file *cf;
+	struct cow_index *index;
+	u64 nr_blocks;		/* device blocks tracked */
+	sector_t device_sectors;
+	u64 bitmap_off, bitmap_len;
+	u64 index_off, index_len;
+	u64 data_off;
+	u64 nr_slots;		/* data blocks the file can hold */
+	u64 used_slots;		/* allocated; only the CoW worker writes it */
+	u64 seqid;
+	u8 uuid[BSNAP_UUID_SIZE];
+};
+
+/*
+ * Create the CoW file at @path (absolute) on @bdev, @size bytes (0: 10 % of
+ * the device, at least what the metadata needs plus 1 MiB), with an index
+ * cache of @cache_bytes, and write its first header (not clean).
+ */
+struct cow_store *cow_store_create(const char *path, u64 size,
+				   struct block_device *bdev,
+				   sector_t device_sectors, u64 cache_bytes,
+				   const u8 *uuid, u64 seqid);
+/* Close (and, with @remove, delete) the file and free memory. */
+void cow_store_destroy(struct cow_store *cs, bool remove);
+
+/* Allocate @n consecutive data slots; -ENOSPC when the file is full. */
+int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot);
+
+/* Add bios for @nr_blocks consecutive slots from @slot to @io. */
+int cow_store_data_io(struct bsnap_io *io, struct cow_store *cs,
+		      blk_opf_t opf, u64 slot, struct page **pages,
+		      unsigned int nr_blocks);
+
+/* File offset of the data of @slot (slot >= 1). */
+static inline u64 cow_store_slot_off(const struct cow_store *cs, u64 slot)
+{
+	return cs->data_off + (slot - 1) * BSNAP_COW_BLOCK_SIZE;
+}
+
+/*
+ * Write the header (with @flags and the change count of @cbt) and, with
+ * @bitmap, the change bitmap; then flush the device cache.
+ */
+int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
+			 u32 flags, bool bitmap);
+
+/* Bytes of the file holding data or metadata (for info). */
+u64 cow_store_used_bytes(const struct cow_store *cs);
+
+#endif

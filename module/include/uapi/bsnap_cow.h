@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * The bsnap CoW file format, version 1. Read by the module (reload) and by
+ * userspace (update-img, bsnapctl); readers must check magic and version.
+ * All integers are little endian. Offsets and sizes are in bytes.
+ *
+ *   [0, 4096)                header (struct bsnap_cow_header), crc32c-checked
+ *   [bitmap_off, +bitmap_len)   change bitmap: bit b (LSB first within each
+ *                            byte) set = block b of the device changed since
+ *                            the snapshot this file belongs to was taken
+ *   [index_off, +index_len)  snapshot index: one __le64 per device block,
+ *                            0 = not copied, n = the block's data is at
+ *                            data_off + (n - 1) * block_size
+ *   [data_off, file_size)    copied blocks, in the order they were copied
+ *
+ * The header and the bitmap form the "metadata region" [0, meta_len): it is
+ * written through the filesystem when the file is created, so reading it
+ * through the filesystem always sees what the module later writes there
+ * directly. The index and data regions are only ever accessed directly by
+ * the module; through the filesystem they read as zeros (unwritten extents).
+ * The index is valid only while the file belongs to a snapshot; once the
+ * device has moved on (BSNAP_COW_INDEX_ONLY), only header and bitmap count.
+ *
+ * A file is consistent only when BSNAP_COW_CLEAN is set: the module clears
+ * it while the file is in use and sets it, after flushing everything, when
+ * the device goes dormant, transitions, or the module unloads.
+ */
+#ifndef _UAPI_BSNAP_COW_H
+#define _UAPI_BSNAP_COW_H
+
+#include <linux/types.h>
+
+#define BSNAP_COW_MAGIC 0x574f43504e534230ULL /* "0BSNPCOW" little endian */
+#define BSNAP_COW_VERSION 1
+#define BSNAP_COW_HEADER_SIZE 4096
+#define BSNAP_COW_BLOCK_SIZE 4096
+
+#define BSNAP_COW_CLEAN 0x1u	  /* flushed and closed properly */
+#define BSNAP_COW_INDEX_ONLY 0x2u /* data/index no longer belong to a live snapshot */
+
+struct bsnap_cow_header {
+	__le64 magic;
+	__le32 version;
+	__le32 flags;	      /* BSNAP_COW_* */
+	__le32 header_size;   /* BSNAP_COW_HEADER_SIZE */
+	__le32 block_size;    /* tracking granularity, BSNAP_COW_BLOCK_SIZE */
+	__u8 uuid[16];	      /* chain UUID: same for every file of a chain */
+	__le64 seqid;	      /* 1 for the first snapshot, +1 per transition */
+	__le64 device_sectors; /* size of the traced device, 512-byte sectors */
+	__le64 nr_blocks;     /* ceil(device size / block_size) */
+	__le64 file_size;
+	__le64 bitmap_off;
+	__le64 bitmap_len;
+	__le64 index_off;
+	__le64 index_len;
+	__le64 data_off;
+	__le64 data_used;     /* blocks of data stored */
+	__le64 changed_blocks; /* bits set in the bitmap */
+	__le32 crc;	      /* zlib crc32() of the struct with crc = 0 */
+	__le32 reserved;
+};
+
+#endif /* _UAPI_BSNAP_COW_H */

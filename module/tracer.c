@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The table of traced devices and the per-bio hot path.
+ *
+ * The table is an RCU list, written under bsnap_ctl_mutex. The hook looks a
+ * bio's device up in it; a tracer found there stays valid for the whole
+ * hook invocation because destroy unpublishes it and then waits for
+ * bsnap_hook_sync() before freeing anything.
+ */
+#include "log.h"
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/mutex.h>
+#include <linux/rculist.h>
+
+#include "cbt_map.h"
+#include "cow_pipeline.h"
+#include "tracer.h"
+
+DEFINE_MUTEX(bsnap_ctl_mutex);
+static LIST_HEAD(tracers);
+
+struct tracer *tracer_find_minor(unsigned int minor)
+{
+	struct tracer *t;
+
+	lockdep_assert_held(&bsnap_ctl_mutex);
+	list_for_each_entry(t, &tracers, node)
+		if (t->minor == minor)
+			return t;
+	return NULL;
+}
+
+struct tracer *tracer_find_dev(dev_t dev)
+{
+	struct tracer *t;
+
+	list_for_each_entry_rcu(t, &tracers, node,
+				lockdep_is_held(&bsnap_ctl_mutex))
+		if (t->dev == dev)
+			return t;
+	return NULL;
+}
+
+void tracer_publish(struct tracer *t)
+{
+	struct tracer *pos;
+
+	lockdep_assert_held(&bsnap_ctl_mutex);
+	/* Keep the list in minor order for info and /proc. */
+	list_for_each_entry(pos, &tracers, node) {
+		if (pos->minor > t->minor) {
+			list_add_tail_rcu(&t->node, &pos->node);
+			return;
+		}
+	}
+	list_add_tail_rcu(&t->node, &tracers);
+}
+
+void tracer_unpublish(struct tracer *t)
+{
+	lockdep_assert_held(&bsnap_ctl_mutex);
+	list_del_rcu(&t->node);
+}
+
+void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg)
+{
+	struct tracer *t;
+
+	lockdep_assert_held(&bsnap_ctl_mutex);
+	list_for_each_entry(t, &tracers, node)
+		fn(t, arg);
+}
+
+bool tracer_handle_bio(struct bio *bio)
+{
+	struct tracer *t;
+	u64 first, last;
+
+	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
+		return false;
+
+	rcu_read_lock();
+	t = tracer_find_dev(bio->bi_bdev->bd_dev);
+	rcu_read_unlock();
+	if (!t)
+		return false;
+
+	cbt_map_block_range(t->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+			    &first, &last);
+	if (t->pipe && !tracer_error(t)) {
+		/* Blocks already copied never wait and are never re-read. */
+		if (cbt_map_all_set(t->cbt, first, last))
+			return false;
+		if (cow_pipeline_hold(t->pipe, bio))
+			return true;
+	}
+	cbt_map_set_range(t->cbt, first, last);
+	return false;
+}
+
+void tracer_set_error(struct tracer *t, int error)
+{
+	if (cmpxchg(&t->error, 0, error) != 0)
+		return;
+	pr_err("bsnap%u: snapshot failed with error %d; the device keeps working and changes are still tracked\n",
+	       t->minor, error);
+	if (t->pipe)
+		cow_pipeline_fail(t->pipe);
+}

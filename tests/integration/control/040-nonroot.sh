@@ -1,0 +1,24 @@
+#!/bin/bash
+# A process without CAP_SYS_ADMIN can neither open the control device nor use
+# a descriptor that root opened for it.
+. "$(dirname "$0")/../lib.sh"
+
+load_module
+out=$(as_nobody "$BSNAP_TOOLS/ioctl-probe" VERSION buf) || true
+log "nobody, mode 0600: $out"
+assert_match "$out" "^open (EACCES|EPERM)\$" "open as nobody"
+
+# Even with the file mode opened up, the module itself refuses.
+chmod 0666 "$BSNAP_CTL"
+out=$(as_nobody "$BSNAP_TOOLS/ioctl-probe" VERSION buf) || true
+chmod 0600 "$BSNAP_CTL"
+log "nobody, mode 0666: $out"
+assert_match "$out" "^open (EACCES|EPERM)\$" "open as nobody with mode 0666"
+
+# A descriptor opened by root, used after dropping to nobody.
+out=$(ioctl_probe -u 65534 VERSION buf) || true
+log "root's fd used by nobody: $out"
+assert_match "$out" "^ioctl (EACCES|EPERM)\$" "ioctl as nobody on root's descriptor"
+
+expect_errno "EACCES|EPERM" as_nobody "$BSNAP_BIN/bsnapctl" version
+unload_module

@@ -1,0 +1,117 @@
+# shellcheck shell=bash
+# Helpers for guest tests; source it first: . "$(dirname "$0")/../lib.sh"
+# Exit status protocol (see tests/vm/README.md): 0 pass, 77 skip, 75 reboot
+# and run me again (BSNAP_BOOT is incremented), anything else fails.
+set -eEuo pipefail
+
+: "${BSNAP_BOOT:=1}" "${BSNAP_BIN:=}" "${BSNAP_MODULE:=}" "${BSNAP_TEST_RESULTS:=}"
+: "${BSNAP_TOOLS:=${BSNAP_BIN%/}/../tests/integration}"
+BSNAP_CTL=/dev/bsnap-ctl
+BSNAP_PROC=/proc/bsnap-info
+
+# _reason WHAT TEXT: print it; the first reason given is the one reported.
+_reason() {
+	echo "$1: $2" >&2
+	if [ -n "$BSNAP_TEST_RESULTS" ] && [ ! -s "$BSNAP_TEST_RESULTS/reason" ]; then
+		echo "$2" >"$BSNAP_TEST_RESULTS/reason"
+	fi
+}
+fail() { _reason FAIL "$*"; exit 1; }
+skip() { _reason SKIP "$*"; exit 77; }
+# Any command that fails unexpectedly fails the test (never with 75 or 77).
+_bsnap_err() {
+	local rc=$?
+	_reason FAIL "line ${BASH_LINENO[0]}: '$BASH_COMMAND' exited $rc"
+	exit 1
+}
+trap _bsnap_err ERR
+
+log() { echo "--- $*"; }
+
+assert_eq() { # actual expected [what]
+	[ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
+}
+assert_match() { # text extended-regex [what]
+	[[ "$1" =~ $2 ]] || fail "${3:-value}: '$1' does not match /$2/"
+}
+
+# errno NAME -> number (the exit status bsnapctl and ioctl-probe use)
+errno() {
+	case "$1" in
+	EPERM) echo 1 ;; ENOENT) echo 2 ;; EIO) echo 5 ;; ENXIO) echo 6 ;;
+	E2BIG) echo 7 ;; EBADF) echo 9 ;; EAGAIN) echo 11 ;; ENOMEM) echo 12 ;;
+	EACCES) echo 13 ;; EFAULT) echo 14 ;; EBUSY) echo 16 ;; EEXIST) echo 17 ;;
+	ENODEV) echo 19 ;; EINVAL) echo 22 ;; ENOTTY) echo 25 ;; ENOSPC) echo 28 ;;
+	EROFS) echo 30 ;; ERANGE) echo 34 ;; ENAMETOOLONG) echo 36 ;; ENOSYS) echo 38 ;;
+	EOVERFLOW) echo 75 ;; EOPNOTSUPP) echo 95 ;;
+	*) fail "errno: unknown name $1" ;;
+	esac
+}
+
+# expect_errno NAME[|NAME...] CMD ARGS...: CMD must exit with one of these
+# errno values (bsnapctl and ioctl-probe exit with the errno).
+expect_errno() {
+	local names=$1 rc=0 name
+	shift
+	"$@" || rc=$?
+	for name in ${names//|/ }; do
+		[ "$rc" -eq "$(errno "$name")" ] && return 0
+	done
+	fail "$*: expected $names, got exit status $rc"
+}
+
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+
+bsnapctl() {
+	[ -x "$BSNAP_BIN/bsnapctl" ] || fail "bsnapctl is not built: no $BSNAP_BIN/bsnapctl (BSNAP_BIN)"
+	"$BSNAP_BIN/bsnapctl" "$@"
+}
+
+ioctl_probe() {
+	[ -x "$BSNAP_TOOLS/ioctl-probe" ] || fail "ioctl-probe is not built: no $BSNAP_TOOLS/ioctl-probe"
+	"$BSNAP_TOOLS/ioctl-probe" "$@"
+}
+
+module_loaded() { [ -d /sys/module/bsnap ]; }
+
+load_module() {
+	[ -n "$BSNAP_MODULE" ] || fail "BSNAP_MODULE is not set (bsnap-vm --module PATH.ko)"
+	[ -r "$BSNAP_MODULE" ] || fail "module $BSNAP_MODULE not readable in the guest"
+	module_loaded && fail "bsnap is already loaded (a previous test left it?)"
+	insmod "$BSNAP_MODULE" "$@" || fail "insmod $BSNAP_MODULE failed"
+	trap _bsnap_cleanup EXIT
+	local i
+	for i in $(seq 50); do
+		[ -c "$BSNAP_CTL" ] && return 0
+		sleep 0.1
+	done
+	fail "$BSNAP_CTL did not appear after insmod"
+}
+
+unload_module() {
+	rmmod bsnap || fail "rmmod bsnap failed"
+	module_loaded && fail "bsnap still in /sys/module after rmmod"
+	[ ! -e "$BSNAP_CTL" ] || fail "$BSNAP_CTL still exists after rmmod"
+	return 0
+}
+
+# Leaves no module behind for the next test, whatever happened.
+_bsnap_cleanup() {
+	local rc=$?
+	if module_loaded; then rmmod bsnap 2>/dev/null || echo "cleanup: rmmod bsnap failed" >&2; fi
+	exit "$rc"
+}
+
+# Ask the harness to reboot the guest (same disks) and run this test again
+# with BSNAP_BOOT incremented.
+reboot_and_continue() {
+	sync
+	trap - EXIT
+	exit 75
+}
+
+# proc_json EXPR: evaluate a Python expression on /proc/bsnap-info as 'j'.
+proc_json() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+		"$BSNAP_PROC" "$1"
+}

@@ -1,0 +1,198 @@
+#include "command_line.hpp"
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <stdexcept>
+
+using namespace bsnap::ctl;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+
+command parse(std::vector<std::string> args) {
+    return parse_command_line(args);
+}
+
+template <typename Command>
+Command parse_as(std::vector<std::string> args) {
+    command cmd = parse(std::move(args));
+    REQUIRE(std::holds_alternative<Command>(cmd));
+    return std::get<Command>(cmd);
+}
+
+// The usage_error a command line raises; fails the test if none.
+usage_error refusal(std::vector<std::string> args) {
+    try {
+        parse(std::move(args));
+    } catch (const usage_error& e) {
+        return e;
+    }
+    throw std::runtime_error("the command line was accepted");
+}
+
+constexpr std::uint64_t MiB = 1ull << 20;
+
+} // namespace
+
+TEST_CASE("global options and help", "[cli]") {
+    CHECK(parse({"--help"}) == command{help_command{}});
+    CHECK(parse({"-h"}) == command{help_command{}});
+    CHECK(parse({"help"}) == command{help_command{}});
+    CHECK(parse({"help", "setup-snapshot"}) == command{help_command{"setup-snapshot"}});
+    CHECK(parse({"destroy", "--help"}) == command{help_command{"destroy"}});
+    CHECK(parse({"setup-snapshot", "-c", "bad", "-h"}) == command{help_command{"setup-snapshot"}});
+    CHECK(parse({"--version"}) == command{version_command{true}});
+    CHECK(parse({"version"}) == command{version_command{false}});
+}
+
+TEST_CASE("info with and without a minor", "[cli]") {
+    CHECK(parse_as<info_command>({"info"}) == info_command{std::nullopt, false});
+    CHECK(parse_as<info_command>({"info", "--json"}) == info_command{std::nullopt, true});
+    CHECK(parse_as<info_command>({"info", "3"}) == info_command{3u, false});
+    CHECK(parse_as<info_command>({"info", "255", "--json"}) == info_command{255u, true});
+    CHECK(parse_as<info_command>({"info", "--json", "0"}) == info_command{0u, true});
+}
+
+TEST_CASE("get-free-minor takes nothing", "[cli]") {
+    CHECK(std::holds_alternative<get_free_minor_command>(parse({"get-free-minor"})));
+    CHECK_THAT(refusal({"get-free-minor", "1"}).what(), StartsWith("unexpected argument '1'"));
+    CHECK_THAT(refusal({"get-free-minor", "--json"}).what(),
+               Contains("unrecognised option '--json'"));
+}
+
+TEST_CASE("setup-snapshot with and without options", "[cli]") {
+    auto plain = parse_as<setup_snapshot_command>({"setup-snapshot", "/dev/vda1", "/mnt/c", "2"});
+    CHECK(plain == setup_snapshot_command{"/dev/vda1", "/mnt/c", 2, 0, 0, false});
+
+    auto full = parse_as<setup_snapshot_command>(
+        {"setup-snapshot", "-c", "64M", "-f", "1024", "-i", "/dev/vda1", "/mnt/c", "7"});
+    CHECK(full.cache_size == 64 * MiB);
+    CHECK(full.fallocate_size == 1024 * MiB); // -f counts in MiB
+    CHECK(full.ignore_errors);
+    CHECK(full.minor == 7);
+
+    auto long_options = parse_as<setup_snapshot_command>({"setup-snapshot", "/dev/vda1", "/mnt/c",
+                                                          "7", "--cache-size=4096", "--cow-size",
+                                                          "2G", "--ignore-errors"});
+    CHECK(long_options == setup_snapshot_command{"/dev/vda1", "/mnt/c", 7, 4096, 2048 * MiB, true});
+
+    auto sticky = parse_as<setup_snapshot_command>({"setup-snapshot", "-ic1K", "a", "b", "1"});
+    CHECK(sticky.ignore_errors);
+    CHECK(sticky.cache_size == 1024);
+
+    auto after_dashes =
+        parse_as<setup_snapshot_command>({"setup-snapshot", "--", "-weird", "b", "1"});
+    CHECK(after_dashes.bdev == "-weird");
+}
+
+TEST_CASE("reload-snapshot and reload-incremental", "[cli]") {
+    CHECK(parse_as<reload_snapshot_command>({"reload-snapshot", "/dev/vda1", "/.cow", "1"}) ==
+          reload_snapshot_command{"/dev/vda1", "/.cow", 1, 0, false});
+    CHECK(parse_as<reload_incremental_command>(
+              {"reload-incremental", "-c", "8M", "-i", "/dev/vda1", "/.cow", "9"}) ==
+          reload_incremental_command{"/dev/vda1", "/.cow", 9, 8 * MiB, true});
+    CHECK_THAT(refusal({"reload-snapshot", "-f", "10", "/dev/vda1", "/.cow", "1"}).what(),
+               Contains("unrecognised option '-f'"));
+}
+
+TEST_CASE("commands taking just a minor", "[cli]") {
+    CHECK(parse_as<destroy_command>({"destroy", "0"}) == destroy_command{0});
+    CHECK(parse_as<transition_to_incremental_command>({"transition-to-incremental", "12"}) ==
+          transition_to_incremental_command{12});
+    CHECK_THAT(refusal({"destroy"}).what(), StartsWith("missing <minor>"));
+    CHECK_THAT(refusal({"transition-to-incremental", "1", "2"}).what(),
+               StartsWith("unexpected argument '2'"));
+}
+
+TEST_CASE("transition-to-snapshot", "[cli]") {
+    CHECK(parse_as<transition_to_snapshot_command>({"transition-to-snapshot", "/mnt/c2", "3"}) ==
+          transition_to_snapshot_command{"/mnt/c2", 3, 0});
+    CHECK(parse_as<transition_to_snapshot_command>(
+              {"transition-to-snapshot", "-f", "100", "/mnt/c2", "3"}) ==
+          transition_to_snapshot_command{"/mnt/c2", 3, 100 * MiB});
+    CHECK_THAT(refusal({"transition-to-snapshot", "3"}).what(), StartsWith("missing <minor>"));
+    CHECK_THAT(refusal({"transition-to-snapshot"}).what(), StartsWith("missing <cow>"));
+}
+
+TEST_CASE("reconfigure needs -c", "[cli]") {
+    CHECK(parse_as<reconfigure_command>({"reconfigure", "-c", "1G", "5"}) ==
+          reconfigure_command{5, 1ull << 30});
+    usage_error missing = refusal({"reconfigure", "5"});
+    CHECK_THAT(missing.what(), StartsWith("missing -c SIZE"));
+    CHECK(missing.status() == exit_usage);
+}
+
+TEST_CASE("missing and extra arguments are usage errors naming the command", "[cli]") {
+    usage_error missing = refusal({"setup-snapshot", "/dev/vda1", "/mnt/c"});
+    CHECK(missing.command() == "setup-snapshot");
+    CHECK(missing.status() == exit_usage);
+    CHECK(std::string(missing.what()) == "missing <minor> (see 'bsnapctl help setup-snapshot')");
+    CHECK_THAT(refusal({"setup-snapshot"}).what(), StartsWith("missing <bdev>"));
+    CHECK_THAT(refusal({"setup-snapshot", "a", "b", "1", "extra"}).what(),
+               StartsWith("unexpected argument 'extra'"));
+    CHECK_THAT(refusal({"info", "1", "2"}).what(), StartsWith("unexpected argument '2'"));
+}
+
+TEST_CASE("unknown commands and options", "[cli]") {
+    usage_error none = refusal({});
+    CHECK(none.command().empty());
+    CHECK(std::string(none.what()) == "no command given (see 'bsnapctl help')");
+    CHECK(std::string(refusal({"snapshot"}).what()) ==
+          "unknown command 'snapshot' (see 'bsnapctl help')");
+    CHECK(std::string(refusal({"--json"}).what()) ==
+          "unknown option '--json' (see 'bsnapctl help')");
+    CHECK_THAT(refusal({"destroy", "-x", "1"}).what(), StartsWith("unrecognised option '-x'"));
+    CHECK_THAT(refusal({"info", "--js"}).what(), Contains("unrecognised option '--js'"));
+    CHECK_THAT(refusal({"setup-snapshot", "-c"}).what(), Contains("required argument"));
+    CHECK_THAT(refusal({"help", "nope"}).what(), StartsWith("unknown command 'nope'"));
+    CHECK(refusal({"help", "nope"}).command() == "help");
+}
+
+TEST_CASE("minors out of range are EINVAL, non-numbers usage errors", "[cli]") {
+    for (const char* bad : {"256", "1000", "-1", "99999999999999999999999"}) {
+        usage_error e = refusal({"destroy", bad});
+        CHECK(e.status() == EINVAL);
+        CHECK(std::string(e.what()) ==
+              std::string("minor ") + bad + " out of range [0, 256): Invalid argument");
+    }
+    CHECK(refusal({"info", "256", "--json"}).status() == EINVAL);
+    CHECK(refusal({"setup-snapshot", "a", "b", "300"}).status() == EINVAL);
+    for (const char* bad : {"abc", "3x", "", "1.0", " 1", "+1", "0x10"}) {
+        usage_error e = refusal({"destroy", bad});
+        CHECK(e.status() == exit_usage);
+        CHECK(std::string(e.what()) == std::string("minor '") + bad + "' is not a number");
+    }
+}
+
+TEST_CASE("bad sizes are usage errors naming the option", "[cli]") {
+    usage_error e = refusal({"setup-snapshot", "-c", "64X", "a", "b", "1"});
+    CHECK(e.status() == exit_usage);
+    CHECK(std::string(e.what()) ==
+          "--cache-size: invalid size '64X': unknown unit 'X' (use K, M, G or T)");
+    CHECK_THAT(refusal({"setup-snapshot", "-f", "-5", "a", "b", "1"}).what(),
+               StartsWith("--cow-size: invalid size '-5'"));
+    CHECK_THAT(refusal({"transition-to-snapshot", "-f", "1.5G", "a", "1"}).what(),
+               StartsWith("--cow-size: invalid size '1.5G'"));
+    CHECK_THAT(refusal({"reconfigure", "-c", "99999999999999999999", "1"}).what(),
+               Contains("too large"));
+    CHECK_THAT(refusal({"setup-snapshot", "-f", "17592186044416", "a", "b", "1"}).what(),
+               Contains("too large")); // 2^44 MiB is 2^64 bytes
+    CHECK_THAT(refusal({"setup-snapshot", "-c", "1", "-c", "2", "a", "b", "1"}).what(),
+               Contains("cannot be specified more than once"));
+}
+
+TEST_CASE("help texts list every command and the exit status", "[cli]") {
+    std::string general = help_text();
+    for (const char* name :
+         {"version", "info", "get-free-minor", "setup-snapshot", "reload-snapshot",
+          "reload-incremental", "destroy", "transition-to-incremental", "transition-to-snapshot",
+          "reconfigure", "help"}) {
+        CHECK_THAT(general, Contains(std::string("\n  ") + name));
+        CHECK_THAT(help_text(name), StartsWith(std::string("Usage: bsnapctl ") + name));
+    }
+    CHECK_THAT(general, Contains("64 (EX_USAGE)"));
+    CHECK_THAT(help_text("setup-snapshot"), Contains("--cow-size"));
+    CHECK_THAT(help_text("setup-snapshot"), Contains("Exit status"));
+    CHECK_THROWS_AS(help_text("nope"), usage_error);
+}

@@ -1,0 +1,92 @@
+"""Command line of bsnap-vm."""
+import argparse
+import os
+import re
+import sys
+
+from . import HarnessError, kernel, plan, run
+
+REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
+
+
+def _size(text):
+    m = re.fullmatch(r"(\d+)([KMGT]?)i?B?", text.strip(), re.I)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size '{text}' (e.g. 256M, 2G)")
+    return int(m.group(1)) << (10 * " KMGT".index((m.group(2) or " ").upper()))
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(
+        prog="bsnap-vm",
+        usage="bsnap-vm [options] (--suite DIR | -- CMD ARGS...)",
+        description="Boot a Debian kernel under QEMU with the host root shared read-only "
+                    "and run guest tests or one command in it.")
+    p.add_argument("--kernel", metavar="RELEASE",
+                   help="kernel release to boot (default: the newest /boot/vmlinuz-* "
+                        "with /lib/modules/<release>)")
+    p.add_argument("--module", metavar="PATH.ko", default=os.environ.get("BSNAP_MODULE"),
+                   help="module the tests load, as $BSNAP_MODULE (default: $BSNAP_MODULE)")
+    p.add_argument("--disk", metavar="SIZE", action="append", type=_size,
+                   help="add a virtio disk (sparse file) of SIZE; repeatable (default: one 256M)")
+    p.add_argument("--smp", type=int, default=2, metavar="N")
+    p.add_argument("--mem", type=int, default=2048, metavar="MB")
+    p.add_argument("--timeout", type=int, default=900, metavar="SEC",
+                   help="limit for the whole run, all boots (default 900)")
+    p.add_argument("--test-timeout", type=int, default=300, metavar="SEC",
+                   help="default limit for one test (default 300; a test may set "
+                        "'# bsnap-vm: timeout=N')")
+    p.add_argument("--out", metavar="DIR",
+                   default=os.environ.get("BSNAP_VM_OUT") or os.path.join(
+                       os.environ.get("BSNAP_VM_CACHE", "/var/tmp/bsnap-vm"), "runs"),
+                   help="where run directories go (default $BSNAP_VM_CACHE/runs)")
+    p.add_argument("--keep", action="store_true", help="keep the disk images of a passing run")
+    p.add_argument("--suite", metavar="DIR", help="run every DIR/*.sh in one boot")
+    p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.command and args.command[0] == "--":
+        args.command = args.command[1:]
+    if bool(args.suite) == bool(args.command):
+        p.error("give either --suite DIR or -- CMD ARGS...")
+    args.disk = args.disk or [256 << 20]
+    return args
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args)
+    except HarnessError as e:
+        print(f"bsnap-vm: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(args):
+    cache_dir = os.environ.get("BSNAP_VM_CACHE", "/var/tmp/bsnap-vm")
+    os.makedirs(cache_dir, exist_ok=True)
+    release, image = kernel.find_kernel(args.kernel)
+    env = {"BSNAP_SRC": plan.guest_path(REPO),
+           "BSNAP_BIN": plan.guest_path(os.environ.get("BSNAP_BIN") or os.path.join(REPO, "build", "cli")),
+           "BSNAP_DISKS": " ".join("vd" + chr(ord("a") + i) for i in range(len(args.disk))),
+           "BSNAP_KERNEL_RELEASE": release}
+    if os.environ.get("BSNAP_TOOLS"):
+        env["BSNAP_TOOLS"] = plan.guest_path(os.environ["BSNAP_TOOLS"])
+    if args.module:
+        if not os.path.isfile(args.module):
+            raise HarnessError(f"module {args.module} does not exist (build it first)")
+        built_for = kernel.module_vermagic_release(args.module)
+        if built_for != release:
+            raise HarnessError(f"{args.module} was built for {built_for}, not for the "
+                               f"kernel booted ({release})")
+        env["BSNAP_MODULE"] = plan.guest_path(args.module)
+    if len(args.disk) > 26:
+        raise HarnessError("at most 26 disks")
+    if args.suite:
+        tests, mode = plan.suite(args.suite, args.test_timeout), "suite"
+        label = os.path.basename(os.path.normpath(args.suite))
+    else:
+        mode, label = "cmd", "cmd"
+    run_dir = run.make_run_dir(args.out, label)
+    if mode == "cmd":
+        tests = plan.command(args.command, os.path.join(run_dir, "share"))
+    return run.execute(args, tests, mode, env, release, image, run_dir, cache_dir)

@@ -1,0 +1,89 @@
+"""Which kernel to boot, and which of its modules the initramfs needs."""
+import glob
+import os
+import re
+import subprocess
+
+from . import HarnessError
+
+# What the initramfs must load before it can mount the host root over 9p and
+# see the test disks. Their dependencies come from modinfo, never a fixed list.
+INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "9pnet_virtio", "9p"]
+
+
+def _version_key(release):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", release)]
+
+
+def installed_kernels():
+    """Releases with both /boot/vmlinuz-<rel> and /lib/modules/<rel>."""
+    rels = []
+    for path in glob.glob("/boot/vmlinuz-*"):
+        rel = path[len("/boot/vmlinuz-"):]
+        if os.path.isdir(f"/lib/modules/{rel}"):
+            rels.append(rel)
+    return sorted(rels, key=_version_key)
+
+
+def find_kernel(release=None):
+    """Return (release, path of the kernel image)."""
+    if release is None:
+        rels = installed_kernels()
+        if not rels:
+            raise HarnessError(
+                "no kernel to boot: need /boot/vmlinuz-<rel> and /lib/modules/<rel> "
+                "(apt-get install linux-image-amd64, or scripts/install-deps.sh)")
+        release = rels[-1]
+    image = f"/boot/vmlinuz-{release}"
+    if not os.path.isfile(image):
+        raise HarnessError(f"kernel {release}: {image} does not exist")
+    if not os.access(image, os.R_OK):
+        raise HarnessError(f"kernel {release}: {image} is not readable")
+    if not os.path.isdir(f"/lib/modules/{release}"):
+        raise HarnessError(f"kernel {release}: /lib/modules/{release} does not exist")
+    return release, image
+
+
+def _modinfo(release, field, module):
+    args = ["modinfo", "-k", release] + (["-n"] if field == "filename" else ["-F", field])
+    try:
+        res = subprocess.run(args + [module], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise HarnessError("modinfo not found (apt-get install kmod)")
+    if res.returncode != 0:
+        raise HarnessError(f"modinfo {module} for {release}: {res.stderr.strip()}")
+    return res.stdout.strip()
+
+
+def module_load_order(release, wanted=INITRAMFS_MODULES):
+    """[(name, file)] for the wanted modules and their dependencies, each after
+    what it depends on; built-in ones are left out."""
+    order, seen = [], set()
+
+    def visit(name, chain):
+        name = name.replace("-", "_")
+        if name in seen:
+            return
+        if name in chain:
+            raise HarnessError(f"module dependency loop: {' -> '.join(chain + [name])}")
+        filename = _modinfo(release, "filename", name)
+        if filename and not filename.startswith("(builtin)"):
+            for dep in filter(None, _modinfo(release, "depends", name).split(",")):
+                visit(dep, chain + [name])
+            order.append((name, filename))
+        seen.add(name)
+
+    for name in wanted:
+        visit(name, [])
+    return order
+
+
+def module_vermagic_release(ko):
+    """The kernel release a .ko was built for."""
+    try:
+        res = subprocess.run(["modinfo", "-F", "vermagic", ko], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise HarnessError("modinfo not found (apt-get install kmod)")
+    if res.returncode != 0 or not res.stdout.strip():
+        raise HarnessError(f"{ko} is not a kernel module: {res.stderr.strip()}")
+    return res.stdout.split()[0]

@@ -1,0 +1,84 @@
+"""What the guest runs: the test list, their settings, and the environment,
+written to the share as tests.list and plan.env for guest/runner.sh."""
+import glob
+import os
+import re
+import shlex
+
+from . import HarnessError
+
+# Directories the guest covers with tmpfs; host paths below them are reached
+# through a bind mount of the bare host root (see guest/init).
+GUEST_TMPFS = ("/tmp", "/run", "/mnt", "/media", "/var/tmp")
+HOSTROOT_VIEW = "/run/bsnap-vm-hostroot"
+SHARE = "/run/bsnap-vm"
+RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "runner.sh")
+
+
+def guest_path(path):
+    """Where a host path is seen from inside the guest."""
+    path = os.path.realpath(path)
+    for d in GUEST_TMPFS:
+        if path == d or path.startswith(d + "/"):
+            return HOSTROOT_VIEW + path
+    return path
+
+
+class Test:
+    def __init__(self, test_id, script, guest_script, timeout, allow=()):
+        self.id, self.script, self.guest_script = test_id, script, guest_script
+        self.timeout, self.allow = timeout, list(allow)
+
+
+def _settings(script):
+    """'# bsnap-vm: key=value' lines at the top of a test script."""
+    out = {"allow-dmesg": []}
+    with open(script, errors="replace") as f:
+        for n, line in enumerate(f):
+            if n > 30:
+                break
+            m = re.match(r"#\s*bsnap-vm:\s*([\w-]+)=(.*)$", line.rstrip("\n"))
+            if not m:
+                continue
+            key, value = m.group(1), m.group(2).strip()
+            if key == "timeout":
+                out[key] = int(value)
+            elif key == "allow-dmesg":
+                re.compile(value)
+                out[key].append(value)
+            else:
+                raise HarnessError(f"{script}: unknown setting '{key}'")
+    return out
+
+
+def suite(directory, default_timeout):
+    if not os.path.isdir(directory):
+        raise HarnessError(f"suite {directory} is not a directory")
+    tests = []
+    for script in sorted(glob.glob(os.path.join(directory, "*.sh"))):
+        test_id = os.path.basename(script)[:-3]
+        if not re.fullmatch(r"[\w.+-]+", test_id):
+            raise HarnessError(f"test name '{test_id}' has characters the runner cannot take")
+        s = _settings(script)
+        tests.append(Test(test_id, script, guest_path(script),
+                          s.get("timeout", default_timeout), s["allow-dmesg"]))
+    return tests
+
+
+def command(argv, share_dir):
+    """A one-test plan running argv; its script lives on the share."""
+    script = os.path.join(share_dir, "cmd.sh")
+    with open(script, "w") as f:
+        f.write("exec " + shlex.join(argv) + "\n")
+    return [Test("cmd", script, SHARE + "/cmd.sh", 0)]
+
+
+def write(share_dir, tests, mode, boot, start, env):
+    with open(os.path.join(share_dir, "tests.list"), "w") as f:
+        for t in tests:
+            f.write(f"{t.id}\t{t.guest_script}\t{t.timeout}\n")
+    env = dict(env, BSNAPVM_RUNNER=guest_path(RUNNER), BSNAPVM_MODE=mode,
+               BSNAPVM_START=str(start), BSNAP_BOOT=str(boot), BSNAP_RESULTS=SHARE)
+    with open(os.path.join(share_dir, "plan.env"), "w") as f:
+        for k, v in sorted(env.items()):
+            f.write(f"export {k}={shlex.quote(v)}\n")

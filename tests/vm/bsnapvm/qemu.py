@@ -1,0 +1,119 @@
+"""QEMU invocation: the machine, its shares and disks, KVM detection."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from . import HarnessError
+
+QEMU = "qemu-system-x86_64"
+KVM_PROBE_TIMEOUT = 20
+
+
+def find_qemu():
+    path = shutil.which(QEMU)
+    if not path:
+        raise HarnessError(f"{QEMU} not found (apt-get install qemu-system-x86)")
+    return path
+
+
+def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
+            disks=(), append=""):
+    cmd = [qemu, "-nodefaults", "-no-user-config", "-display", "none",
+           "-no-reboot", "-machine", "q35", "-m", str(mem), "-smp", str(smp),
+           "-kernel", kernel, "-initrd", initrd,
+           "-serial", f"file:{console_log}", "-monitor", "none"]
+    if accel.startswith("kvm"):
+        cmd += ["-accel", "kvm", "-cpu", accel.partition(":")[2] or "host"]
+    else:
+        cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    cmd += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
+            "readonly=on,multidevs=remap"]
+    if share:
+        cmd += ["-virtfs", f"local,path={share},mount_tag=results,security_model=none"]
+    for i, disk in enumerate(disks):
+        cmd += ["-drive", f"file={disk},if=none,id=disk{i},format=raw,cache=unsafe",
+                "-device", f"virtio-blk-pci,drive=disk{i},serial=bsnap-disk{i}"]
+    cmd += ["-append", "console=ttyS0 panic=-1 loglevel=5 " + append]
+    return cmd
+
+
+def run(cmd, deadline, log_path, poll=None):
+    """Run QEMU until it exits or the monotonic deadline passes; then kill it.
+    QEMU's own output goes to log_path; poll() is called a few times a second.
+    Returns (exit status, timed out)."""
+    with open(os.devnull, "rb") as devnull, open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=devnull, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        while True:
+            try:
+                proc.wait(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if poll:
+                poll()
+            if time.monotonic() > deadline:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                return proc.returncode, True
+        return proc.returncode, False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if poll:
+            poll()
+
+
+def choose_accel(qemu, kernel, release, initrd, cache_dir, log=print):
+    """'kvm:<cpu model>' only if a guest really boots with it here, else 'tcg'.
+    The answer is cached per host boot, QEMU and guest kernel.
+    BSNAP_VM_ACCEL=tcg|kvm|kvm:<cpu model> overrides."""
+    forced = os.environ.get("BSNAP_VM_ACCEL")
+    if forced and (forced == "tcg" or forced.startswith("kvm")):
+        return forced
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot_id = f.read().strip()
+    except OSError:
+        boot_id = ""
+    st = os.stat(qemu)
+    key = f"{boot_id} {os.uname().release} {qemu}:{st.st_size}:{st.st_mtime_ns} {release}"
+    cache = os.path.join(cache_dir, "kvm-probe.json")
+    try:
+        with open(cache) as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key]
+    log(f"bsnap-vm: probing whether a guest boots with KVM (up to {KVM_PROBE_TIMEOUT} s, once)")
+    accel = "tcg"
+    with tempfile.TemporaryDirectory() as tmp:
+        for cpu in ("host", "max"):
+            console = os.path.join(tmp, f"console-{cpu}.log")
+            cmd = command(qemu, kernel, initrd, f"kvm:{cpu}", 1, 256, console,
+                          append="bsnapvm.probe")
+            run(cmd, time.monotonic() + KVM_PROBE_TIMEOUT, os.path.join(tmp, "qemu.log"))
+            with open(console, "a+", errors="replace") as f:
+                f.seek(0)
+                if "BSNAPVM-PROBE-OK" in f.read():
+                    accel = f"kvm:{cpu}"
+                    break
+    log(f"bsnap-vm: KVM {'works' if accel != 'tcg' else 'does not boot a guest here'}; "
+        f"using {accel}")
+    known[key] = accel
+    fd, tmp = tempfile.mkstemp(dir=cache_dir)
+    with os.fdopen(fd, "w") as f:
+        json.dump(known, f)
+    os.replace(tmp, cache)
+    return accel

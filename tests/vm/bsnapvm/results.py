@@ -1,0 +1,96 @@
+"""Verdicts, read from the share (never from the console), and the report."""
+import glob
+import os
+
+from . import dmesg
+
+EXIT_SKIP, EXIT_REBOOT = 77, 75
+
+
+def _read(path, default=None):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return default
+
+
+def _boots(d, prefix):
+    """{boot: text} of the per-boot files <prefix>.<boot> in d."""
+    out = {}
+    for path in glob.glob(os.path.join(d, prefix + ".*")):
+        suffix = path.rsplit(".", 1)[1]
+        if suffix.isdigit():
+            out[int(suffix)] = _read(path, "")
+    return out
+
+
+def _last_line(text):
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("=== boot")]
+    return lines[-1] if lines else ""
+
+
+class Result:
+    def __init__(self, test, status, seconds, reason="", rc=None):
+        self.test, self.status, self.seconds, self.reason, self.rc = test, status, seconds, reason, rc
+
+
+def finished(share, test):
+    """The boots in which the test has finished (its rc is written last)."""
+    return sorted(_boots(os.path.join(share, "results", test.id), "rc"))
+
+
+def verdict(share, test, mode="suite", failed_reboot=None):
+    d = os.path.join(share, "results", test.id)
+    rcs = {b: int(t.strip() or -1) for b, t in _boots(d, "rc").items()}
+    seconds = sum(int(t.strip() or 0) for t in _boots(d, "ms").values()) / 1000
+    if not os.path.exists(os.path.join(d, "started")):
+        return Result(test, "NOTRUN", 0, "not run: the guest stopped before it")
+    output = _read(os.path.join(d, "output"), "")
+    reason = (_read(os.path.join(d, "reason"), "") or "").strip() or _last_line(output)
+    started = int((_read(os.path.join(d, "started"), "0") or "0").strip() or 0)
+    kernel = []
+    for boot, text in sorted(_boots(d, "dmesg").items()):
+        kernel += dmesg.problems(text, test.allow)
+    if started not in rcs:
+        return Result(test, "FAIL", seconds, "did not finish: the guest hung or crashed")
+    rc = rcs[started]
+    timed_out = _read(os.path.join(d, "timedout"))
+    if timed_out is not None:
+        return Result(test, "FAIL", seconds, f"timed out after {timed_out.strip()} s", rc)
+    if kernel:
+        return Result(test, "FAIL", seconds, "kernel: " + kernel[0], rc)
+    if mode == "cmd":
+        return Result(test, "PASS" if rc == 0 else "FAIL", seconds,
+                      "" if rc == 0 else f"exit status {rc}", rc)
+    if rc == EXIT_REBOOT and failed_reboot:
+        return Result(test, "FAIL", seconds, failed_reboot, rc)
+    if rc == 0:
+        return Result(test, "PASS", seconds, "", rc)
+    if rc == EXIT_SKIP:
+        return Result(test, "SKIP", seconds, reason or "(no reason given)", rc)
+    return Result(test, "FAIL", seconds, f"exit {rc}" + (f": {reason}" if reason else ""), rc)
+
+
+def guest_problems(share):
+    """Kernel problems logged outside any test (boot, between tests, end)."""
+    hits = []
+    for boot, text in sorted(_boots(share, "dmesg-other").items()):
+        hits += [f"boot {boot}: {line}" for line in dmesg.problems(text)]
+    return hits
+
+
+def table(results):
+    width = max([len(r.test.id) for r in results] + [4])
+    lines = [f"{'TEST':<{width}}  RESULT  SECONDS  REASON"]
+    for r in results:
+        lines.append(f"{r.test.id:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {r.reason}")
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "SKIP", "NOTRUN")}
+    lines.append(f"total: {len(results)}  passed: {counts['PASS']}  failed: {counts['FAIL']}  "
+                 f"skipped: {counts['SKIP']}  not run: {counts['NOTRUN']}")
+    return lines
+
+
+def tail(path, n=40):
+    text = _read(path, "") or ""
+    return text.splitlines()[-n:]

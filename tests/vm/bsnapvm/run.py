@@ -1,0 +1,186 @@
+"""One run: its directory, disks and boots; progress and the final report."""
+import os
+import shutil
+import sys
+import time
+
+from . import HarnessError, bootimage, initramfs, plan, qemu, results
+
+MAX_REBOOTS_PER_TEST = 5
+KEEP_RUNS = 30
+
+
+def _log(msg=""):
+    print(msg, flush=True)
+
+
+def make_run_dir(out, label):
+    os.makedirs(out, exist_ok=True)
+    name = time.strftime("%Y%m%d-%H%M%S") + f"-{label}-{os.getpid()}"
+    run_dir = os.path.join(os.path.abspath(out), name)
+    if "," in run_dir:
+        raise HarnessError(f"run directory {run_dir} has a comma, which QEMU options cannot take")
+    os.makedirs(os.path.join(run_dir, "share", "results"))
+    open(os.path.join(run_dir, ".bsnap-vm-run"), "w").close()
+    latest = os.path.join(out, "latest")
+    try:
+        if os.path.islink(latest):
+            os.unlink(latest)
+        os.symlink(name, latest)
+    except OSError:
+        pass
+    _prune(out)
+    return run_dir
+
+
+def _prune(out):
+    """Keep the newest KEEP_RUNS run directories in out."""
+    runs = sorted(d for d in os.listdir(out)
+                  if os.path.isfile(os.path.join(out, d, ".bsnap-vm-run")))
+    for d in runs[:-KEEP_RUNS]:
+        shutil.rmtree(os.path.join(out, d), ignore_errors=True)
+
+
+def make_disks(run_dir, sizes):
+    paths = []
+    for i, size in enumerate(sizes):
+        path = os.path.join(run_dir, f"disk{i}.img")
+        with open(path, "wb") as f:
+            f.truncate(size)
+        paths.append(path)
+    return paths
+
+
+class Progress:
+    """Reports tests as they finish, and streams a command's output."""
+
+    def __init__(self, share, tests, mode):
+        self.share, self.tests, self.mode = share, tests, mode
+        self.seen, self.offset, self.booted_at = set(), 0, {}
+
+    def poll(self, boot, t0):
+        if boot not in self.booted_at and os.path.exists(os.path.join(self.share, f"booted.{boot}")):
+            self.booted_at[boot] = time.monotonic() - t0
+        if self.mode == "cmd":
+            self._stream()
+            return
+        for n, t in enumerate(self.tests, 1):
+            for b in results.finished(self.share, t):
+                if (t.id, b) in self.seen:
+                    continue
+                self.seen.add((t.id, b))
+                r = results.verdict(self.share, t)
+                reboot = r.rc == results.EXIT_REBOOT and b == max(results.finished(self.share, t))
+                status, reason = ("REBOOT", "reboot requested") if reboot else (r.status, r.reason)
+                _log(f"[{n:>3}/{len(self.tests)}] {status:<6} {t.id} ({r.seconds:.1f} s)"
+                     + (f"  {reason}" if reason and status != "PASS" else ""))
+
+    def _stream(self):
+        try:
+            with open(os.path.join(self.share, "results", "cmd", "output"), "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        if data:
+            self.offset += len(data)
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+
+
+def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
+    """Boot as often as the tests ask; return the exit status of bsnap-vm."""
+    t_start = time.monotonic()
+    share = os.path.join(run_dir, "share")
+    initrd = initramfs.get(release, cache_dir)
+    boot_image = bootimage.get(release, kernel_image, cache_dir)
+    qemu_bin = qemu.find_qemu()
+    accel = qemu.choose_accel(qemu_bin, boot_image, release, initrd, cache_dir, _log)
+    disks = make_disks(run_dir, args.disk)
+    _log(f"bsnap-vm: kernel {release}, {accel}, {args.smp} CPUs, {args.mem} MiB, "
+         f"disks {env['BSNAP_DISKS'] or '(none)'}; run dir {run_dir}")
+    deadline = t_start + args.timeout
+    progress = Progress(share, tests, mode)
+    boot, start, reboots, failed_reboot = 1, 1, {}, {}
+    problems = []
+    while start <= len(tests):
+        plan.write(share, tests, mode, boot, start, env)
+        console = os.path.join(run_dir, f"console.{boot}.log")
+        cmd = qemu.command(qemu_bin, boot_image, initrd, accel, args.smp, args.mem,
+                           console, share, disks)
+        t_boot = time.monotonic()
+        rc, timed_out = qemu.run(cmd, deadline, os.path.join(run_dir, "qemu.log"),
+                                 lambda: progress.poll(boot, t_boot))
+        state_file = os.path.join(share, "state")
+        state = (results._read(state_file, "") or "").split()
+        if os.path.exists(state_file):
+            os.rename(state_file, f"{state_file}.{boot}")
+        if timed_out:
+            problems.append(f"the run's time limit ({args.timeout} s) passed; QEMU was killed "
+                            f"(boot {boot})")
+            break
+        if state[:1] == ["done"]:
+            break
+        if state[:1] == ["reboot"] and len(state) == 2:
+            index = int(state[1])
+            test = tests[index - 1]
+            reboots[test.id] = reboots.get(test.id, 0) + 1
+            if reboots[test.id] > MAX_REBOOTS_PER_TEST:
+                failed_reboot[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+                start = index + 1
+            else:
+                start = index
+            boot += 1
+            continue
+        problems.append(f"the guest stopped without finishing (boot {boot}, QEMU exit {rc}): "
+                        f"kernel panic, crash or QEMU error; see {console}")
+        for line in results.tail(os.path.join(run_dir, "qemu.log"), 5):
+            problems.append("qemu: " + line)
+        break
+    total = time.monotonic() - t_start
+    problems += results.guest_problems(share)
+    _concat_dmesg(run_dir, share)
+    verdicts = [results.verdict(share, t, mode, failed_reboot.get(t.id)) for t in tests]
+    return _report(args, run_dir, mode, verdicts, problems, progress, total, disks)
+
+
+def _concat_dmesg(run_dir, share):
+    with open(os.path.join(run_dir, "dmesg.txt"), "w") as out:
+        for boot, text in sorted(results._boots(share, "dmesg").items()):
+            out.write(f"===== boot {boot} =====\n{text}")
+
+
+def _report(args, run_dir, mode, verdicts, problems, progress, total, disks):
+    lines = []
+    if mode == "suite":
+        lines += [""] + results.table(verdicts)
+        for r in verdicts:
+            if r.status == "FAIL":
+                out = os.path.join(run_dir, "share", "results", r.test.id, "output")
+                lines += ["", f"--- {r.test.id}: last lines of its output ({out}) ---"]
+                lines += results.tail(out, 25)
+    elif verdicts[0].status != "PASS" and verdicts[0].reason:
+        lines.append(f"bsnap-vm: {verdicts[0].reason}")
+    if problems:
+        lines += ["", "guest problems:"] + ["  " + p for p in problems]
+    boots = ", ".join(f"{t:.1f} s" for _, t in sorted(progress.booted_at.items()))
+    lines += ["", f"boot time (QEMU start to test runner): {boots or 'never booted'}",
+              f"total time: {total:.1f} s; logs: {run_dir}"]
+    failed = bool(problems) or any(r.status in ("FAIL", "NOTRUN") for r in verdicts)
+    if mode == "cmd":
+        status = verdicts[0].rc if verdicts[0].rc not in (None, 0) else (1 if failed else 0)
+    else:
+        ran = [r for r in verdicts if r.status in ("PASS", "FAIL")]
+        if not failed and not ran:
+            lines.append("bsnap-vm: FAIL: no test ran" + (" (all skipped)" if verdicts else ""))
+            failed = True
+        status = 1 if failed else 0
+    lines.append(f"bsnap-vm: {'FAILED' if failed else 'passed'}")
+    for line in lines:
+        _log(line)
+    with open(os.path.join(run_dir, "summary.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    if not failed and not args.keep:
+        for d in disks:
+            os.unlink(d)
+    return status
