@@ -16,8 +16,8 @@ namespace bsnap::ctl {
 
 namespace po = boost::program_options;
 
-usage_error::usage_error(std::string_view command, const std::string& message, int status)
-    : std::runtime_error(message), command_(command), status_(status) {}
+usage_error::usage_error(std::string_view name, const std::string& message, int status)
+    : std::runtime_error(message), command_(name), status_(status) {}
 
 namespace {
 
@@ -57,15 +57,15 @@ class parsed_args {
     const std::string& text(std::size_t index) const { return positionals_.at(index); }
 
     unsigned minor(std::size_t index) const {
-        const std::string& text = positionals_.at(index);
+        const std::string& arg = positionals_.at(index);
         long long value = 0;
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-        bool is_integer = !text.empty() && end == text.data() + text.size();
+        auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
+        bool is_integer = !arg.empty() && end == arg.data() + arg.size();
         if (!is_integer && ec != std::errc::result_out_of_range)
-            throw usage_error(spec_.name, "minor '" + text + "' is not a number");
+            throw usage_error(spec_.name, "minor '" + arg + "' is not a number");
         if (ec == std::errc::result_out_of_range || value < 0 || value >= BSNAP_MAX_MINORS)
             throw usage_error(spec_.name,
-                              "minor " + text + " out of range [0, " +
+                              "minor " + arg + " out of range [0, " +
                                   std::to_string(BSNAP_MAX_MINORS) +
                                   "): " + std::generic_category().message(EINVAL),
                               EINVAL);
@@ -134,8 +134,8 @@ bool asks_for_help(const std::vector<std::string>& args) {
     return false;
 }
 
-std::string hint(std::string_view command) {
-    return " (see 'bsnapctl help" + (command.empty() ? "" : " " + std::string(command)) + "')";
+std::string hint(std::string_view name) {
+    return " (see 'bsnapctl help" + (name.empty() ? "" : " " + std::string(name)) + "')";
 }
 
 const command_spec* find_spec(std::string_view name) {

@@ -20,7 +20,7 @@ inline constexpr int exit_internal = 70; // EX_SOFTWARE: a bug in bsnapctl
 // minor out of range); then what() already ends with that errno's text.
 class usage_error : public std::runtime_error {
   public:
-    usage_error(std::string_view command, const std::string& message, int status = exit_usage);
+    usage_error(std::string_view name, const std::string& message, int status = exit_usage);
     const std::string& command() const { return command_; }
     int status() const { return status_; }
 

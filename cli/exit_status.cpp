@@ -10,10 +10,10 @@ namespace bsnap::ctl {
 
 namespace {
 
-std::string prefix(std::string_view command) {
+std::string prefix(std::string_view name) {
     std::string text = "bsnapctl: ";
-    if (!command.empty())
-        text += std::string(command) + ": ";
+    if (!name.empty())
+        text += std::string(name) + ": ";
     return text;
 }
 
@@ -26,19 +26,19 @@ int errno_status(const std::error_code& code) {
 
 } // namespace
 
-failure describe_failure(std::string_view command, const std::exception_ptr& error) {
+failure describe_failure(std::string_view name, const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
     } catch (const usage_error& e) {
-        return {e.status(), prefix(e.command().empty() ? command : e.command()) + e.what()};
+        return {e.status(), prefix(e.command().empty() ? name : e.command()) + e.what()};
     } catch (const std::system_error& e) {
-        return {errno_status(e.code()), prefix(command) + e.what()};
+        return {errno_status(e.code()), prefix(name) + e.what()};
     } catch (const std::bad_alloc&) {
-        return {ENOMEM, prefix(command) + std::generic_category().message(ENOMEM)};
+        return {ENOMEM, prefix(name) + std::generic_category().message(ENOMEM)};
     } catch (const std::exception& e) {
-        return {exit_internal, prefix(command) + "internal error: " + e.what()};
+        return {exit_internal, prefix(name) + "internal error: " + e.what()};
     } catch (...) {
-        return {exit_internal, prefix(command) + "internal error: unknown exception"};
+        return {exit_internal, prefix(name) + "internal error: unknown exception"};
     }
 }
 

@@ -17,7 +17,7 @@ struct failure {
     std::string message; // "bsnapctl: <command>: <message>: <strerror>", no newline
 };
 
-// command: the command's name, or empty when none was recognised.
-failure describe_failure(std::string_view command, const std::exception_ptr& error);
+// name: the command's name, or empty when none was recognised.
+failure describe_failure(std::string_view name, const std::exception_ptr& error);
 
 } // namespace bsnap::ctl

@@ -243,7 +243,8 @@ static int cow_prepare(struct cow_file *cf)
 	if (!S_ISREG(inode->i_mode))
 		return -EINVAL;
 	if (sb->s_bdev != cf->bdev) {
-		pr_err("CoW file must be on the traced filesystem\n");
+		pr_err("CoW file is on a %s filesystem not on the traced device\n",
+		       sb->s_type->name);
 		return -EXDEV;
 	}
 	if (sb_rdonly(sb) || IS_RDONLY(inode))

@@ -519,7 +519,8 @@ struct opts {
 	double seconds;
 	unsigned threads, max_report, fsync_every;
 	int direct, buffered, allow_zero, file_mode, quiet;
-	const char *map, *zero_ranges, *ranges;
+	uint64_t tolerate_nonstamp;
+	const char *map, *zero_ranges, *ranges, *blocks_out, *blocks_check;
 	int nargs;
 	char **args;
 };
@@ -528,7 +529,8 @@ enum {
 	OPT_GEN = 256, OPT_NONCE, OPT_ID, OPT_SEED, OPT_OPS, OPT_SECONDS, OPT_THREADS,
 	OPT_DIRECT, OPT_BUFFERED, OPT_MAX_IO, OPT_MIN_IO, OPT_SIZE, OPT_LENGTH, OPT_MAP,
 	OPT_ZERO_RANGES, OPT_ALLOW_ZERO, OPT_MAX_REPORT, OPT_FSYNC_EVERY, OPT_RANGES,
-	OPT_QUIET, OPT_EXPECT_FILE,
+	OPT_QUIET, OPT_EXPECT_FILE, OPT_ZERO_RANGES_C, OPT_TOLERATE, OPT_BLOCKS_OUT,
+	OPT_BLOCKS_CHECK,
 };
 
 static const struct option long_opts[] = {
@@ -553,6 +555,10 @@ static const struct option long_opts[] = {
 	{ "fsync-every", required_argument, NULL, OPT_FSYNC_EVERY },
 	{ "ranges", required_argument, NULL, OPT_RANGES },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "zero-ranges", required_argument, NULL, OPT_ZERO_RANGES_C },
+	{ "tolerate-nonstamp", required_argument, NULL, OPT_TOLERATE },
+	{ "blocks-out", required_argument, NULL, OPT_BLOCKS_OUT },
+	{ "blocks-check", required_argument, NULL, OPT_BLOCKS_CHECK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -609,6 +615,10 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_FSYNC_EVERY: o->fsync_every = (unsigned)opt_u64("fsync-every", optarg); break;
 		case OPT_RANGES: o->ranges = optarg; break;
 		case OPT_QUIET: o->quiet = 1; break;
+		case OPT_ZERO_RANGES_C: o->zero_ranges = optarg; break;
+		case OPT_TOLERATE: o->tolerate_nonstamp = opt_u64("tolerate-nonstamp", optarg); break;
+		case OPT_BLOCKS_OUT: o->blocks_out = optarg; break;
+		case OPT_BLOCKS_CHECK: o->blocks_check = optarg; break;
 		default: usage_error("bad option");
 		}
 	}
@@ -1335,18 +1345,65 @@ static int cmd_verify(struct opts *o)
 
 /* --------------------------------------------------------------- checksum */
 
+#define DIGEST_MAGIC 0x5453474944534e42ull /* "BNSDIGST" */
+
+static uint64_t block_digest(const uint8_t *p, size_t n)
+{
+	struct xxh64 x;
+
+	xxh64_init(&x, 0x62736e6170ull);
+	xxh64_update(&x, p, n);
+	return xxh64_final(&x);
+}
+
+/*
+ * xxh64 of all bytes (printed with the length), and optionally one xxh64 per
+ * 4 KiB block: --blocks-out F saves them, --blocks-check F compares against a
+ * saved list and names the blocks that changed, with what they hold now.
+ */
 static int cmd_checksum(struct opts *o)
 {
 	struct target t;
 	struct xxh64 x;
-	uint64_t len;
+	uint64_t len, nblocks, changed = 0, first = UINT64_MAX, last = 0;
+	uint64_t *digests = NULL;
 	uint8_t *buf = xmalloc_aligned(CHUNK);
+	unsigned reported = 0;
+	FILE *f;
 
 	need_args(o, 1, 1, "one target");
+	if (o->blocks_out && o->blocks_check)
+		usage_error("--blocks-out and --blocks-check exclude each other");
 	target_open(&t, o->args[0], O_RDONLY, o->direct ? 1 : (o->buffered ? 0 : -1));
 	len = o->have_length ? o->length : t.size;
 	if (len > t.size)
 		die("%s: --length beyond its size %" PRIu64, t.path, t.size);
+	nblocks = (len + BLOCK - 1) / BLOCK;
+	if (o->blocks_out || o->blocks_check) {
+		if (len % SECTOR)
+			die("%s: length not a multiple of 512", t.path);
+		digests = calloc(nblocks ? nblocks : 1, sizeof(*digests));
+		if (!digests)
+			die("out of memory");
+	}
+	if (o->blocks_check) {
+		uint8_t hdr[24], b8[8];
+
+		f = fopen(o->blocks_check, "rb");
+		if (!f)
+			die("%s: %s", o->blocks_check, strerror(errno));
+		if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr) || get_le64(hdr) != DIGEST_MAGIC)
+			die("%s: not a bsnap-stamp block digest list", o->blocks_check);
+		if (get_le64(hdr + 8) != len)
+			die("%s: digests of %" PRIu64 " bytes, %s has %" PRIu64, o->blocks_check,
+			    get_le64(hdr + 8), t.path, len);
+		for (uint64_t i = 0; i < nblocks; i++) {
+			if (fread(b8, 1, 8, f) != 8)
+				die("%s: short digest list", o->blocks_check);
+			digests[i] = get_le64(b8);
+		}
+		fclose(f);
+	}
 	xxh64_init(&x, 0);
 	for (uint64_t off = 0; off < len; off += CHUNK) {
 		size_t n = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
@@ -1354,21 +1411,91 @@ static int cmd_checksum(struct opts *o)
 
 		pread_full(&t, buf, rd, off);
 		xxh64_update(&x, buf, n);
+		for (size_t i = 0; digests && i < n; i += BLOCK) {
+			uint64_t blk = (off + i) / BLOCK;
+			size_t bn = n - i < BLOCK ? n - i : BLOCK;
+			uint64_t d = block_digest(buf + i, bn);
+
+			if (o->blocks_out) {
+				digests[blk] = d;
+				continue;
+			}
+			if (d == digests[blk])
+				continue;
+			changed++;
+			if (blk < first)
+				first = blk;
+			last = blk;
+			if (reported++ < o->max_report) {
+				char desc[200];
+
+				printf("CHANGED %s: 4k block %" PRIu64 " (lba %" PRIu64 "..%" PRIu64 ") now:\n",
+				       t.path, blk, blk * 8, blk * 8 + bn / SECTOR - 1);
+				for (size_t sct = 0; sct < bn; sct += SECTOR) {
+					describe(buf + i + sct, desc, sizeof(desc));
+					printf("    lba %" PRIu64 ": %s\n", (off + i + sct) / SECTOR, desc);
+				}
+			}
+		}
 		drop_cache(&t, off, n);
 	}
 	printf("xxh64:%016" PRIx64 " %" PRIu64 " %s\n", xxh64_final(&x), len, t.path);
+	if (o->blocks_out) {
+		uint8_t hdr[24], b8[8];
+
+		f = fopen(o->blocks_out, "wb");
+		if (!f)
+			die("%s: %s", o->blocks_out, strerror(errno));
+		put_le64(hdr, DIGEST_MAGIC);
+		put_le64(hdr + 8, len);
+		put_le64(hdr + 16, BLOCK);
+		fwrite(hdr, 1, sizeof(hdr), f);
+		for (uint64_t i = 0; i < nblocks; i++) {
+			put_le64(b8, digests[i]);
+			fwrite(b8, 1, 8, f);
+		}
+		if (fflush(f) || fclose(f))
+			die("%s: write: %s", o->blocks_out, strerror(errno));
+	}
+	if (o->blocks_check) {
+		if (changed)
+			printf("FAIL %s: %" PRIu64 " of %" PRIu64 " 4k blocks changed since %s "
+			       "(first block %" PRIu64 ", last %" PRIu64 ")\n", t.path, changed,
+			       nblocks, o->blocks_check, first, last);
+		else if (!o->quiet)
+			printf("OK %s: all %" PRIu64 " 4k blocks unchanged since %s\n", t.path,
+			       nblocks, o->blocks_check);
+	}
 	close(t.fd);
 	free(buf);
-	return 0;
+	free(digests);
+	return changed ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- compare */
 
+static int is_stamp(const uint8_t *s)
+{
+	return get_le64(s) == STAMP_MAGIC;
+}
+
+/*
+ * compare A B: bit for bit, sector by sector.
+ * --zero-ranges F: in these sectors A must hold zeros, whatever B holds (the
+ *   CoW file's own blocks read as zeros in a snapshot image).
+ * --tolerate-nonstamp N: up to N differing sectors are accepted where neither
+ *   side is a stamp (filesystem metadata that a mounted filesystem rewrites by
+ *   itself, e.g. the superblock or log written when it is thawed after the
+ *   snapshot point); each is still listed. A stamp on either side is never
+ *   tolerated, so file data and (stamped) free space must match exactly.
+ */
 static int cmd_compare(struct opts *o)
 {
 	struct target a, b;
-	uint64_t len, diff = 0, nranges = 0, prev = UINT64_MAX - 1;
-	unsigned reported = 0;
+	struct ranges zr = { 0 };
+	uint64_t len, diff = 0, nranges = 0, prev = UINT64_MAX - 1, tolerated = 0;
+	uint64_t zero_checked = 0;
+	unsigned reported = 0, reported_tol = 0;
 	uint8_t *ba = xmalloc_aligned(CHUNK), *bb = xmalloc_aligned(CHUNK);
 	int rc = 0;
 	double t0 = now_s();
@@ -1376,6 +1503,8 @@ static int cmd_compare(struct opts *o)
 	need_args(o, 2, 2, "two targets: <image> <reference>");
 	target_open(&a, o->args[0], O_RDONLY, o->direct ? 1 : (o->buffered ? 0 : -1));
 	target_open(&b, o->args[1], O_RDONLY, o->direct ? 1 : (o->buffered ? 0 : -1));
+	if (o->zero_ranges)
+		ranges_read(&zr, o->zero_ranges);
 	if (o->have_length) {
 		len = o->length;
 		if (len > a.size || len > b.size)
@@ -1393,29 +1522,63 @@ static int cmd_compare(struct opts *o)
 		die("length %" PRIu64 " is not a multiple of 512", len);
 	for (uint64_t off = 0; off < len; off += CHUNK) {
 		size_t n = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
+		int any_zero_range = 0;
 
+		for (size_t r = 0; r < zr.n; r++)
+			if (zr.r[r].start * SECTOR < off + n &&
+			    (zr.r[r].start + zr.r[r].count) * SECTOR > off)
+				any_zero_range = 1;
 		pread_full(&a, ba, n, off);
 		pread_full(&b, bb, n, off);
-		if (memcmp(ba, bb, n)) {
-			for (size_t i = 0; i < n; i += SECTOR) {
-				uint64_t lba = (off + i) / SECTOR;
+		if (!any_zero_range && !memcmp(ba, bb, n)) {
+			drop_cache(&a, off, n);
+			drop_cache(&b, off, n);
+			continue;
+		}
+		for (size_t i = 0; i < n; i += SECTOR) {
+			uint64_t lba = (off + i) / SECTOR;
+			int in_zero = any_zero_range && ranges_contain(&zr, lba);
+			int tol = 0;
+			char da[200], db[200];
 
+			if (in_zero) {
+				zero_checked++;
+				if (is_zero(ba + i, SECTOR))
+					continue;
+			} else {
 				if (!memcmp(ba + i, bb + i, SECTOR))
 					continue;
-				diff++;
-				if (lba != prev + 1)
-					nranges++;
-				prev = lba;
-				if (reported < o->max_report) {
-					char da[200], db[200];
-
-					reported++;
+				tol = !is_stamp(ba + i) && !is_stamp(bb + i) &&
+				      tolerated < o->tolerate_nonstamp;
+			}
+			if (tol) {
+				tolerated++;
+				if (reported_tol++ < o->max_report) {
 					describe(ba + i, da, sizeof(da));
 					describe(bb + i, db, sizeof(db));
+					printf("TOLERATED lba %" PRIu64 " (4k block %" PRIu64 "): "
+					       "metadata on both sides: %s has %s; %s has %s\n",
+					       lba, lba / 8, a.path, da, b.path, db);
+				}
+				continue;
+			}
+			diff++;
+			if (lba != prev + 1)
+				nranges++;
+			prev = lba;
+			if (reported < o->max_report) {
+				reported++;
+				describe(ba + i, da, sizeof(da));
+				describe(bb + i, db, sizeof(db));
+				if (in_zero)
+					printf("DIFFER lba %" PRIu64 " (byte %" PRIu64 ", 4k block %"
+					       PRIu64 "): %s has %s; expected zeros (a --zero-ranges "
+					       "sector; %s has %s)\n",
+					       lba, lba * SECTOR, lba / 8, a.path, da, b.path, db);
+				else
 					printf("DIFFER lba %" PRIu64 " (byte %" PRIu64 ", 4k block %"
 					       PRIu64 "): %s has %s; %s has %s\n",
 					       lba, lba * SECTOR, lba / 8, a.path, da, b.path, db);
-				}
 			}
 		}
 		drop_cache(&a, off, n);
@@ -1423,17 +1586,23 @@ static int cmd_compare(struct opts *o)
 	}
 	if (diff) {
 		printf("FAIL %s and %s differ in %" PRIu64 " of %" PRIu64 " sectors "
-		       "(%" PRIu64 " ranges)\n", a.path, b.path, diff, len / SECTOR, nranges);
+		       "(%" PRIu64 " ranges)%s\n", a.path, b.path, diff, len / SECTOR, nranges,
+		       tolerated ? " beyond the tolerated metadata sectors" : "");
 		rc = 1;
 	} else if (!o->quiet) {
-		printf("%s %s and %s: %" PRIu64 " bytes %s, %.1f s\n", rc ? "FAIL" : "OK",
-		       a.path, b.path, len, rc ? "equal but sizes differ" : "identical",
-		       now_s() - t0);
+		printf("%s %s and %s: %" PRIu64 " bytes %s", rc ? "FAIL" : "OK", a.path, b.path,
+		       len, rc ? "equal but sizes differ" : "identical");
+		if (zr.n)
+			printf(" (%" PRIu64 " sectors zero as required)", zero_checked);
+		if (tolerated)
+			printf(" except %" PRIu64 " tolerated metadata sectors", tolerated);
+		printf(", %.1f s\n", now_s() - t0);
 	}
 	close(a.fd);
 	close(b.fd);
 	free(ba);
 	free(bb);
+	free(zr.r);
 	return rc;
 }
 
@@ -1594,8 +1763,13 @@ static void usage(FILE *f)
 "         [--allow-zero] [--length BYTES] [--max-report N]\n"
 "      check every sector: crc, id, nonce, own lba, generation (G, or the map's)\n"
 "  verify-file <path> ...             same, for a file (id = hash of basename)\n"
-"  checksum <target> [--length BYTES] xxh64 digest of all bytes + length\n"
-"  compare <a> <b> [--length BYTES]   bit-for-bit, reports differing sectors\n"
+"  checksum <target> [--length BYTES] [--blocks-out F | --blocks-check F]\n"
+"      xxh64 of all bytes + length; per 4 KiB block digests saved or checked\n"
+"      (--blocks-check names the blocks that changed and what they hold now)\n"
+"  compare <a> <b> [--length BYTES] [--zero-ranges F] [--tolerate-nonstamp N]\n"
+"      bit for bit, reports differing sectors decoded; in --zero-ranges <a>\n"
+"      must hold zeros; up to N differing sectors where neither side is a\n"
+"      stamp (filesystem metadata) are listed but accepted\n"
 "  extents <file>                     FIEMAP as 'start_sector count' lines\n"
 "  zero-extents <copy> <file> | <copy> --ranges F\n"
 "      zero in <copy> the sectors the file occupies on its device\n"

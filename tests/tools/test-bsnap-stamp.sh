@@ -123,6 +123,33 @@ expect 1 'zero 32;' -- "$S" verify ref.img --gen 1 --nonce $N
 expect 0 '32 allowed zero' -- "$S" verify ref.img --gen 1 --nonce $N --allow-zero-ranges cow.ranges
 expect 1 'beyond its end' -- "$S" zero-extents half.img --ranges <(echo "8190 4")
 
+# compare as the snapshot test uses it: the image must hold zeros in the CoW
+# file's sectors, and only metadata-vs-metadata differences are tolerated
+expect 0 'identical \(32 sectors zero as required\)' -- "$S" compare ref.img dev.img --zero-ranges cow.ranges
+expect 1 'DIFFER lba 8 .*expected zeros' 'differ in 32 of' -- "$S" compare dev.img ref.img --zero-ranges cow.ranges
+cp dev.img meta1.img
+cp dev.img meta2.img
+head -c 512 /dev/urandom | dd of=meta1.img bs=512 seek=5000 conv=notrunc status=none
+head -c 512 /dev/urandom | dd of=meta2.img bs=512 seek=5000 conv=notrunc status=none
+head -c 512 /dev/urandom | dd of=meta1.img bs=512 seek=6000 conv=notrunc status=none
+head -c 512 /dev/urandom | dd of=meta2.img bs=512 seek=6000 conv=notrunc status=none
+expect 1 'differ in 2 of' -- "$S" compare meta1.img meta2.img
+expect 0 'TOLERATED lba 5000' 'except 2 tolerated metadata sectors' -- \
+	"$S" compare meta1.img meta2.img --tolerate-nonstamp 2
+expect 1 'differ in 1 of .*beyond the tolerated' -- "$S" compare meta1.img meta2.img --tolerate-nonstamp 1
+# a stamp on one side is never tolerated
+expect 1 'DIFFER lba 5000 .*junk.img has not a stamp.*dev.img has stamp' -- \
+	"$S" compare junk.img dev.img --tolerate-nonstamp 100
+
+# per-block digests: stability of an image over time
+expect 0 '^xxh64:' -- "$S" checksum dev.img --blocks-out dev.digests
+expect 0 'OK dev.img: all 2048 4k blocks unchanged' -- "$S" checksum dev.img --blocks-check dev.digests
+expect 1 'CHANGED flip.img: 4k block 154 \(lba 1232..1239\)' 'lba 1234: stamp lba=1234 gen=1 .*crc=BAD' \
+	'FAIL flip.img: 1 of 2048 4k blocks changed' -- "$S" checksum flip.img --blocks-check dev.digests
+expect 1 'digests of 8388608 bytes' -- "$S" checksum half.img --blocks-check dev.digests
+d1=$("$S" checksum dev.img --blocks-check dev.digests | grep '^xxh64:' | cut -d' ' -f1)
+[ "$d1" = "$a" ] && ok "whole digest unchanged by --blocks-check" || bad "whole digest $d1 != $a"
+
 # --- FIEMAP of a real file (skipped where the filesystem has no FIEMAP)
 if fallocate -l 1M falloc.dat 2>/dev/null && sync && "$S" extents falloc.dat >ext.out 2>&1; then
 	total=$(awk '!/^#/ { s += $2 } END { print s + 0 }' ext.out)

@@ -77,6 +77,7 @@ def write(share_dir, tests, mode, boot, start, env):
     with open(os.path.join(share_dir, "tests.list"), "w") as f:
         for t in tests:
             f.write(f"{t.id}\t{t.guest_script}\t{t.timeout}\n")
+            os.makedirs(os.path.join(share_dir, "results", t.id), exist_ok=True)
     env = dict(env, BSNAPVM_RUNNER=guest_path(RUNNER), BSNAPVM_MODE=mode,
                BSNAPVM_START=str(start), BSNAP_BOOT=str(boot), BSNAP_RESULTS=SHARE)
     with open(os.path.join(share_dir, "plan.env"), "w") as f:

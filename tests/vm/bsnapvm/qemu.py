@@ -28,7 +28,7 @@ def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
     if accel.startswith("kvm"):
         cmd += ["-accel", "kvm", "-cpu", accel.partition(":")[2] or "host"]
     else:
-        cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        cmd += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("BSNAP_VM_CPU", "max")]
     cmd += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
             "readonly=on,multidevs=remap"]
     if share:

@@ -37,12 +37,13 @@ class Result:
 
 def finished(share, test):
     """The boots in which the test has finished (its rc is written last)."""
-    return sorted(_boots(os.path.join(share, "results", test.id), "rc"))
+    rcs = _boots(os.path.join(share, "results", test.id), "rc")
+    return sorted(b for b, text in rcs.items() if text.strip())
 
 
 def verdict(share, test, mode="suite", failed_reboot=None):
     d = os.path.join(share, "results", test.id)
-    rcs = {b: int(t.strip() or -1) for b, t in _boots(d, "rc").items()}
+    rcs = {b: int(t) for b, t in _boots(d, "rc").items() if t.strip()}
     seconds = sum(int(t.strip() or 0) for t in _boots(d, "ms").values()) / 1000
     if not os.path.exists(os.path.join(d, "started")):
         return Result(test, "NOTRUN", 0, "not run: the guest stopped before it")

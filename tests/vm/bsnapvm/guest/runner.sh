@@ -32,20 +32,25 @@ grab_dmesg() { # file: move the kernel log so far into file and the full log
 echo "$boot" >"$share/booted.$boot"
 echo "bsnap-vm: guest up (boot $boot)" >/dev/console
 grab_dmesg "$other_dmesg"
+# A pipe nobody writes to: 'read -t N -u 7' sleeps without starting a program
+# (every program started from the 9p root costs under emulation).
+exec 7<> <(:)
+ids=() scripts=() timeouts=()
+while IFS=$'\t' read -r id script timeout; do
+	ids+=("$id") scripts+=("$script") timeouts+=("$timeout")
+done <"$share/tests.list"
+mkdir -p "${ids[@]/#//tmp/bsnap-test/}"
 
-index=0
-while IFS=$'\t' read -r id script timeout <&3; do
-	index=$((index + 1))
-	[ "$index" -lt "$BSNAPVM_START" ] && continue
+for ((index = BSNAPVM_START; index <= ${#ids[@]}; index++)); do
+	id=${ids[index - 1]} script=${scripts[index - 1]} timeout=${timeouts[index - 1]}
 	dir=$share/results/$id
-	mkdir -p "$dir" "/tmp/bsnap-test/$id"
-	grab_dmesg "$other_dmesg"
 	echo "$boot" >"$dir/started"
 	echo "bsnap-vm: start $id (boot $boot)" >/dev/console
 	if [ -s "$dir/output" ]; then echo "=== boot $boot ===" >>"$dir/output"; fi
 	start=$EPOCHREALTIME
 	(
 		cd "/tmp/bsnap-test/$id" || exit 1
+		exec 7>&-
 		export BSNAP_TEST_NAME=$id BSNAP_TEST_RESULTS=$dir
 		exec setsid bash "$script"
 	) </dev/null >>"$dir/output" 2>&1 &
@@ -53,20 +58,20 @@ while IFS=$'\t' read -r id script timeout <&3; do
 	watchdog=
 	if [ "$timeout" -gt 0 ]; then
 		(
-			sleep "$timeout" &
-			trap 'kill $! 2>/dev/null; exit 0' TERM
-			wait $!
+			read -r -t "$timeout" -u 7
 			echo "$timeout" >"$dir/timedout"
 			kill -TERM -- "-$pid" 2>/dev/null
-			sleep 5 &
-			wait $!
+			read -r -t 5 -u 7
 			kill -KILL -- "-$pid" 2>/dev/null
 		) &
 		watchdog=$!
 	fi
 	wait "$pid"
 	rc=$?
-	[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null && wait "$watchdog"
+	if [ -n "$watchdog" ]; then
+		kill "$watchdog" 2>/dev/null
+		wait "$watchdog"
+	fi
 	end=$EPOCHREALTIME
 	# Stragglers the test left in its process group must not outlive it.
 	kill -KILL -- "-$pid" 2>/dev/null
@@ -77,6 +82,6 @@ while IFS=$'\t' read -r id script timeout <&3; do
 	if [ "$rc" -eq 75 ] && [ "$BSNAPVM_MODE" = suite ]; then
 		power_off "reboot $index"
 	fi
-done 3<"$share/tests.list"
+done
 grab_dmesg "$other_dmesg"
 power_off done
