@@ -22,6 +22,7 @@
 #include <linux/srcu.h>
 
 #include "bio_hook.h"
+#include "compat.h"
 #include "symbols.h"
 #include "tracer.h"
 
@@ -44,8 +45,8 @@ static void notrace hook_callback(unsigned long ip, unsigned long parent_ip,
 				  struct ftrace_regs *fregs)
 {
 	if (!within_module(parent_ip, THIS_MODULE))
-		ftrace_instruction_pointer_set(fregs,
-				(unsigned long)hooked_submit_bio_noacct);
+		bsnap_ftrace_set_ip(fregs,
+				    (unsigned long)hooked_submit_bio_noacct);
 }
 
 static struct ftrace_ops hook_ops = {

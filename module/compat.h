@@ -9,6 +9,7 @@
 
 #include <linux/blkdev.h>
 #include <linux/fs.h>
+#include <linux/ftrace.h>
 #include <linux/mount.h>
 #include <linux/version.h>
 
@@ -75,7 +76,7 @@ static inline int bsnap_bdev_mount_check(struct block_device *bdev)
 	get_super_fn = (void *)bsnap_symbol("get_super");
 	drop_super_fn = (void *)bsnap_symbol("drop_super");
 	if (!get_super_fn || !drop_super_fn)
-		return -ENOSYS;
+		return -EOPNOTSUPP;
 	sb = get_super_fn(bdev);
 	if (!sb)
 		return -ENODEV;
@@ -84,6 +85,14 @@ static inline int bsnap_bdev_mount_check(struct block_device *bdev)
 	return ret;
 #endif
 }
+
+/* ftrace_instruction_pointer_set() was renamed in 6.8. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#define bsnap_ftrace_set_ip(fregs, ip) \
+	ftrace_regs_set_instruction_pointer(fregs, ip)
+#else
+#define bsnap_ftrace_set_ip(fregs, ip) ftrace_instruction_pointer_set(fregs, ip)
+#endif
 
 /* freeze_bdev()/thaw_bdev() became bdev_freeze()/bdev_thaw() in 6.8. */
 static inline int bsnap_bdev_freeze(struct block_device *bdev)
@@ -104,15 +113,28 @@ static inline int bsnap_bdev_thaw(struct block_device *bdev)
 #endif
 }
 
-/* blk_alloc_disk() takes queue limits since 6.9. */
-static inline struct gendisk *bsnap_alloc_disk(void)
+/*
+ * A bio-based disk with the given block sizes. blk_alloc_disk() takes
+ * queue limits since 6.9, which replaced the blk_queue_*() setters.
+ */
+static inline struct gendisk *bsnap_alloc_disk(unsigned int logical_bs,
+					       unsigned int physical_bs)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
-	return blk_alloc_disk(NULL, NUMA_NO_NODE);
+	struct queue_limits lim = {
+		.logical_block_size = logical_bs,
+		.physical_block_size = physical_bs,
+	};
+
+	return blk_alloc_disk(&lim, NUMA_NO_NODE);
 #else
 	struct gendisk *disk = blk_alloc_disk(NUMA_NO_NODE);
 
-	return disk ? disk : ERR_PTR(-ENOMEM);
+	if (!disk)
+		return ERR_PTR(-ENOMEM);
+	blk_queue_logical_block_size(disk->queue, logical_bs);
+	blk_queue_physical_block_size(disk->queue, physical_bs);
+	return disk;
 #endif
 }
 

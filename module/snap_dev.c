@@ -263,7 +263,8 @@ struct snap_dev *snap_dev_create(struct tracer *t)
 	if (!sd->wq)
 		goto err_free;
 
-	disk = bsnap_alloc_disk();
+	disk = bsnap_alloc_disk(bdev_logical_block_size(origin),
+				bdev_physical_block_size(origin));
 	if (IS_ERR(disk)) {
 		ret = PTR_ERR(disk);
 		goto err_wq;
@@ -276,10 +277,6 @@ struct snap_dev *snap_dev_create(struct tracer *t)
 	disk->flags |= GENHD_FL_NO_PART;
 	snprintf(disk->disk_name, DISK_NAME_LEN, BSNAP_DEV_PREFIX "%u",
 		 t->minor);
-	blk_queue_logical_block_size(disk->queue,
-				     bdev_logical_block_size(origin));
-	blk_queue_physical_block_size(disk->queue,
-				      bdev_physical_block_size(origin));
 	set_capacity(disk, t->nr_sectors);
 	set_disk_ro(disk, true);
 	sd->disk = disk;

@@ -17,6 +17,9 @@
 
 #include "compat.h"
 
+/* Index cache per snapshot when setup passes 0 (about 8 GiB of copies). */
+#define BSNAP_DEFAULT_CACHE_SIZE (16ULL << 20)
+
 struct bio;
 struct cbt_map;
 struct cow_pipeline;

@@ -77,7 +77,7 @@ static struct tracer *tracer_alloc(const struct bsnap_setup *arg,
 	INIT_LIST_HEAD(&t->node);
 	t->minor = arg->minor;
 	t->flags = arg->flags;
-	t->cache_size = arg->cache_size;
+	t->cache_size = arg->cache_size ?: BSNAP_DEFAULT_CACHE_SIZE;
 	t->bdev_path = kstrdup(bdev_path, GFP_KERNEL);
 	t->cow_path = kstrdup(cow_path, GFP_KERNEL);
 	if (!t->bdev_path || !t->cow_path) {
@@ -148,7 +148,7 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 	}
 	t->store = cow_store_create(cow_path, arg->fallocate_size,
 				    t->bdev_ref.bdev, t->nr_sectors,
-				    arg->cache_size, t->uuid, t->seqid);
+				    t->cache_size, t->uuid, t->seqid);
 	if (IS_ERR(t->store)) {
 		ret = PTR_ERR(t->store);
 		t->store = NULL;
