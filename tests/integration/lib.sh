@@ -81,7 +81,7 @@ load_module() {
 	insmod "$BSNAP_MODULE" "$@" || fail "insmod $BSNAP_MODULE failed"
 	trap _bsnap_cleanup EXIT
 	local i
-	for i in $(seq 50); do
+	for ((i = 0; i < 50; i++)); do
 		[ -c "$BSNAP_CTL" ] && return 0
 		sleep 0.1
 	done
@@ -110,8 +110,10 @@ reboot_and_continue() {
 	exit 75
 }
 
-# proc_json EXPR: evaluate a Python expression on /proc/bsnap-info as 'j'.
-proc_json() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
-		"$BSNAP_PROC" "$1"
+# json_eval FILE EXPR...: print each Python expression evaluated on the JSON
+# in FILE (as 'j'), one a line. One python3 start: they are slow in the guest.
+json_eval() {
+	python3 -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+for e in sys.argv[2:]: print(json.dumps(eval(e)) if not isinstance(eval(e), str) else eval(e))' "$@"
 }

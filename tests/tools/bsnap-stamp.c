@@ -1098,7 +1098,7 @@ static void *ow_thread(void *arg)
 					      memory_order_relaxed);
 		w->ops++;
 		w->bytes += len;
-		w->direct_ops += direct;
+		w->direct_ops += (uint64_t)direct;
 		w->big_ops += len > (1u << 20);
 		w->small_ops += len < BLOCK;
 		w->unaligned_ops += (off % BLOCK) || (len % BLOCK);

@@ -6,16 +6,18 @@
 load_module
 want=$(modinfo -F version "$BSNAP_MODULE")
 cat "$BSNAP_PROC"
-assert_eq "$(proc_json 'j["version"]')" "$want" "version in $BSNAP_PROC"
-assert_eq "$(proc_json 'j["devices"]')" "[]" "devices in $BSNAP_PROC"
 # seq_file must give the same text however it is read.
-whole=$(cat "$BSNAP_PROC")
+whole=$(<"$BSNAP_PROC")
 bytewise=$(dd if="$BSNAP_PROC" bs=1 status=none)
 assert_eq "$bytewise" "$whole" "$BSNAP_PROC read one byte at a time"
 
 bsnapctl info || fail "bsnapctl info failed"
-json=$(bsnapctl info --json) || fail "bsnapctl info --json failed"
-echo "$json"
-python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["devices"] == [], j' "$json" ||
-	fail "bsnapctl info --json: no empty device list"
+bsnapctl info --json >cli.json || fail "bsnapctl info --json failed"
+cat cli.json
+{ json_eval "$BSNAP_PROC" 'j["version"]' 'j["devices"]' && json_eval cli.json 'j["devices"]'; } >got ||
+	fail "$BSNAP_PROC or bsnapctl info --json is not valid JSON"
+mapfile -t got <got
+assert_eq "${got[0]}" "$want" "version in $BSNAP_PROC"
+assert_eq "${got[1]}" "[]" "devices in $BSNAP_PROC"
+assert_eq "${got[2]}" "[]" "devices in bsnapctl info --json"
 unload_module

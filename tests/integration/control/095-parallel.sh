@@ -1,17 +1,22 @@
 #!/bin/bash
-# Many processes use the control device and read /proc/bsnap-info at once.
+# Several processes use the control device while others read /proc/bsnap-info.
 . "$(dirname "$0")/../lib.sh"
 
 load_module
 pids=()
 for p in 1 2 3 4; do
-	(for i in $(seq 50); do
-		"$BSNAP_TOOLS/ioctl-probe" VERSION buf >/dev/null || exit 1
-		python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$BSNAP_PROC" 2>/dev/null || exit 2
+	"$BSNAP_TOOLS/ioctl-probe" -n 2000 VERSION buf >/dev/null &
+	pids+=($!)
+done
+for p in 1 2; do
+	(for ((i = 0; i < 200; i++)); do
+		info=$(<"$BSNAP_PROC") || exit 1
+		[[ "$info" == *'"devices"'* ]] || exit 2
 	done) &
 	pids+=($!)
 done
 for pid in "${pids[@]}"; do
 	wait "$pid" || fail "a parallel worker failed (status $?)"
 done
+json_eval "$BSNAP_PROC" 'j["devices"]' >/dev/null || fail "$BSNAP_PROC is not valid JSON"
 unload_module

@@ -4,7 +4,7 @@
 # concurrent O_DIRECT/buffered overwrites with split bios; it mounts read-only,
 # fsck -n is clean, its files hold snapshot-time data. Method and reasoning:
 # integrity.bash.
-# bsnap-vm: timeout=900
+# bsnap-vm: timeout=600
 . "$(dirname "$0")/snapshot-lib.bash"
 . "$(dirname "$0")/integrity.bash"
 integrity_run ext4 disk

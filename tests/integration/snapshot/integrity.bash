@@ -98,7 +98,7 @@ image_watch() {
 
 # integrity_run FS disk|part
 integrity_run() {
-	local fs=$1 kind=$2 origin disk sibling= nonce minor img cow falloc_mb size
+	local fs=$1 kind=$2 origin disk sibling='' nonce minor img cow falloc_mb size
 	local secs=${BSNAP_SNAP_WRITE_SECONDS:-40} nfiles=4 i t0 setup_ms d0 d1
 	need_disks 2
 	nonce=$(new_nonce)

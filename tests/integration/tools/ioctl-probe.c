@@ -3,7 +3,7 @@
  * ioctl-probe: issue one raw ioctl on a device and report the result, for
  * guest tests that check how the module answers bad or unusual calls.
  *
- *   ioctl-probe [-d DEV] [-f r|w|rw] [-u UID] REQUEST [ARG]
+ *   ioctl-probe [-d DEV] [-f r|w|rw] [-u UID] [-n COUNT] REQUEST [ARG]
  *
  * REQUEST: a name from bsnap.h without BSNAP_IOC_ (VERSION, INFO, ...), a
  * number (0x...), or io:TYPE:NR, ior:TYPE:NR:SIZE, iow:..., iowr:... .
@@ -18,6 +18,7 @@
  *                        (default SIZE), the given bytes poked in
  *   ro[:SIZE[:SIZEFIELD]] the same in a read-only page
  * -u UID drops to that uid and gid (no groups) after opening, before the ioctl.
+ * -n COUNT issues the ioctl COUNT times (stopping at the first failure).
  *
  * Prints "OK <ret> size=<size field after>" (and "abi=.. version=.." for
  * VERSION), or "open <ERRNO>" / "ioctl <ERRNO>". Exits 0 on success, with the
@@ -60,7 +61,7 @@ static const struct {
 
 static void usage(const char *msg)
 {
-	fprintf(stderr, "ioctl-probe: %s\nusage: ioctl-probe [-d DEV] [-f r|w|rw] [-u UID] "
+	fprintf(stderr, "ioctl-probe: %s\nusage: ioctl-probe [-d DEV] [-f r|w|rw] [-u UID] [-n COUNT] "
 			"REQUEST [none|ptr:ADDR|unmapped|buf[:SIZE[:SIZEFIELD[:OFF=BYTE,...]]]|"
 			"ro[:SIZE[:SIZEFIELD]]]\n", msg);
 	exit(USAGE_EXIT);
@@ -195,13 +196,13 @@ int main(int argc, char **argv)
 {
 	const char *dev = "/dev/" BSNAP_CTL_NAME;
 	int flags = O_RDWR, opt, fd;
-	long uid = -1, ret;
+	long uid = -1, ret = 0, count = 1;
 	size_t struct_size = 0;
 	unsigned long req;
 	unsigned char *buf = NULL;
 	void *arg;
 
-	while ((opt = getopt(argc, argv, "+d:f:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "+d:f:u:n:")) != -1) {
 		switch (opt) {
 		case 'd':
 			dev = optarg;
@@ -211,6 +212,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			uid = (long)number(optarg);
+			break;
+		case 'n':
+			count = (long)number(optarg);
 			break;
 		default:
 			usage("bad option");
@@ -228,7 +232,8 @@ int main(int argc, char **argv)
 		perror("ioctl-probe: dropping privileges");
 		return USAGE_EXIT;
 	}
-	ret = ioctl(fd, req, arg);
+	for (long i = 0; i < count && ret >= 0; i++)
+		ret = ioctl(fd, req, arg);
 	if (ret < 0)
 		return report_errno("ioctl", errno);
 	printf("OK %ld", ret);

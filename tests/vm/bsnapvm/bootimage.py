@@ -85,5 +85,6 @@ def get(release, image, cache_dir):
     fd, tmp = tempfile.mkstemp(dir=rel_dir)
     with os.fdopen(fd, "w") as f:
         f.write(("" if elf else "none ") + key + "\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, key_file)
     return vmlinux if elf else image

@@ -25,15 +25,21 @@ def parse(argv):
     p.add_argument("--kernel", metavar="RELEASE",
                    help="kernel release to boot (default: the newest /boot/vmlinuz-* "
                         "with /lib/modules/<release>)")
+    p.add_argument("--kernel-root", metavar="DIR", default="/",
+                   help="where the kernel is installed (default /); a directory a kernel "
+                        "package was unpacked into (dpkg-deb -x, then depmod -b DIR RELEASE) "
+                        "boots too, its modules replacing the guest's /lib/modules")
     p.add_argument("--module", metavar="PATH.ko", default=os.environ.get("BSNAP_MODULE"),
                    help="module the tests load, as $BSNAP_MODULE (default: $BSNAP_MODULE)")
     p.add_argument("--disk", metavar="SIZE", action="append", type=_size,
                    help="add a virtio disk (sparse file) of SIZE; repeatable (default: one 256M)")
-    p.add_argument("--smp", type=int, default=2, metavar="N")
-    p.add_argument("--mem", type=int, default=2048, metavar="MB")
-    p.add_argument("--timeout", type=int, default=900, metavar="SEC",
+    p.add_argument("--discard", choices=("ignore", "unmap"),
+                   help="what the disks do with discards (default ignore)")
+    p.add_argument("--smp", type=int, metavar="N", help="guest CPUs (default 2)")
+    p.add_argument("--mem", type=int, metavar="MB", help="guest memory (default 2048)")
+    p.add_argument("--timeout", type=int, metavar="SEC",
                    help="limit for the whole run, all boots (default 900)")
-    p.add_argument("--test-timeout", type=int, default=300, metavar="SEC",
+    p.add_argument("--test-timeout", type=int, metavar="SEC",
                    help="default limit for one test (default 300; a test may set "
                         "'# bsnap-vm: timeout=N')")
     p.add_argument("--out", metavar="DIR",
@@ -48,8 +54,30 @@ def parse(argv):
         args.command = args.command[1:]
     if bool(args.suite) == bool(args.command):
         p.error("give either --suite DIR or -- CMD ARGS...")
-    args.disk = args.disk or [256 << 20]
     return args
+
+
+DEFAULTS = {"disk": [256 << 20], "timeout": 900, "test_timeout": 300, "smp": 2,
+            "mem": 2048, "discard": "ignore"}
+
+
+def _apply_defaults(args):
+    """Command line first, then the suite's suite.conf, then DEFAULTS."""
+    conf = plan.suite_conf(args.suite) if args.suite else {}
+    try:
+        from_conf = {"disk": [_size(s) for s in conf["disks"].split()] if "disks" in conf else None,
+                     "timeout": int(conf["timeout"]) if "timeout" in conf else None,
+                     "test_timeout": int(conf["test-timeout"]) if "test-timeout" in conf else None,
+                     "smp": int(conf["smp"]) if "smp" in conf else None,
+                     "mem": int(conf["mem"]) if "mem" in conf else None,
+                     "discard": conf.get("discard")}
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise HarnessError(f"{args.suite}/suite.conf: {e}")
+    if from_conf["discard"] not in (None, "ignore", "unmap"):
+        raise HarnessError(f"{args.suite}/suite.conf: discard is ignore or unmap")
+    for key, default in DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, from_conf[key] if from_conf[key] is not None else default)
 
 
 def main(argv=None):
@@ -62,13 +90,17 @@ def main(argv=None):
 
 
 def _main(args):
+    _apply_defaults(args)
     cache_dir = os.environ.get("BSNAP_VM_CACHE", "/var/tmp/bsnap-vm")
     os.makedirs(cache_dir, exist_ok=True)
-    release, image = kernel.find_kernel(args.kernel)
+    args.kernel_root = os.path.abspath(args.kernel_root)
+    release, image = kernel.find_kernel(args.kernel, args.kernel_root)
     env = {"BSNAP_SRC": plan.guest_path(REPO),
            "BSNAP_BIN": plan.guest_path(os.environ.get("BSNAP_BIN") or os.path.join(REPO, "build", "cli")),
            "BSNAP_DISKS": " ".join("vd" + chr(ord("a") + i) for i in range(len(args.disk))),
            "BSNAP_KERNEL_RELEASE": release}
+    if args.kernel_root != "/":
+        env["BSNAPVM_MODROOT"] = plan.guest_path(args.kernel_root)
     if os.environ.get("BSNAP_TOOLS"):
         env["BSNAP_TOOLS"] = plan.guest_path(os.environ["BSNAP_TOOLS"])
     if args.module:

@@ -85,15 +85,15 @@ class _Cpio:
         return bytes(self.out)
 
 
-def _inputs(release):
+def _inputs(release, root):
     busybox = find_busybox()
-    modules = module_load_order(release)
+    modules = module_load_order(release, root)
     files = [busybox, INIT] + [path for _, path in modules]
     stamp = []
     for path in files:
         st = os.stat(path)
         stamp.append([path, st.st_size, st.st_mtime_ns])
-    key = hashlib.sha256(json.dumps([FORMAT, release, stamp]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([FORMAT, release, root, stamp]).encode()).hexdigest()
     return busybox, modules, key
 
 
@@ -113,9 +113,9 @@ def _build(busybox, modules):
     return c.finish()
 
 
-def get(release, cache_dir):
+def get(release, cache_dir, root="/"):
     """Path of an up-to-date initramfs for the release, building it if needed."""
-    busybox, modules, key = _inputs(release)
+    busybox, modules, key = _inputs(release, root)
     rel_dir = os.path.join(cache_dir, release)
     image, key_file = os.path.join(rel_dir, "initrd.cpio"), os.path.join(rel_dir, "initrd.key")
     try:

@@ -15,37 +15,45 @@ def _version_key(release):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", release)]
 
 
-def installed_kernels():
-    """Releases with both /boot/vmlinuz-<rel> and /lib/modules/<rel>."""
+def installed_kernels(root="/"):
+    """Releases with both <root>/boot/vmlinuz-<rel> and <root>/lib/modules/<rel>."""
     rels = []
-    for path in glob.glob("/boot/vmlinuz-*"):
-        rel = path[len("/boot/vmlinuz-"):]
-        if os.path.isdir(f"/lib/modules/{rel}"):
+    prefix = os.path.join(root, "boot", "vmlinuz-")
+    for path in glob.glob(prefix + "*"):
+        rel = path[len(prefix):]
+        if os.path.isdir(os.path.join(root, "lib", "modules", rel)):
             rels.append(rel)
     return sorted(rels, key=_version_key)
 
 
-def find_kernel(release=None):
-    """Return (release, path of the kernel image)."""
+def find_kernel(release=None, root="/"):
+    """Return (release, path of the kernel image). root: where the kernel is
+    installed, / or a directory a kernel package was unpacked into."""
     if release is None:
-        rels = installed_kernels()
+        rels = installed_kernels(root)
         if not rels:
             raise HarnessError(
-                "no kernel to boot: need /boot/vmlinuz-<rel> and /lib/modules/<rel> "
-                "(apt-get install linux-image-amd64, or scripts/install-deps.sh)")
+                f"no kernel to boot: need {root.rstrip('/')}/boot/vmlinuz-<rel> and "
+                f"{root.rstrip('/')}/lib/modules/<rel> (apt-get install linux-image-amd64, "
+                "or scripts/install-deps.sh)")
         release = rels[-1]
-    image = f"/boot/vmlinuz-{release}"
+    image = os.path.join(root, "boot", f"vmlinuz-{release}")
+    modules = os.path.join(root, "lib", "modules", release)
     if not os.path.isfile(image):
         raise HarnessError(f"kernel {release}: {image} does not exist")
     if not os.access(image, os.R_OK):
         raise HarnessError(f"kernel {release}: {image} is not readable")
-    if not os.path.isdir(f"/lib/modules/{release}"):
-        raise HarnessError(f"kernel {release}: /lib/modules/{release} does not exist")
+    if not os.path.isdir(modules):
+        raise HarnessError(f"kernel {release}: {modules} does not exist")
+    if not os.path.isfile(os.path.join(modules, "modules.dep")):
+        raise HarnessError(f"kernel {release}: no {modules}/modules.dep "
+                           f"(run depmod -b {root} {release})")
     return release, image
 
 
-def _modinfo(release, field, module):
-    args = ["modinfo", "-k", release] + (["-n"] if field == "filename" else ["-F", field])
+def _modinfo(release, field, module, root="/"):
+    args = ["modinfo", "-k", release] + (["-b", root] if root != "/" else [])
+    args += ["-n"] if field == "filename" else ["-F", field]
     try:
         res = subprocess.run(args + [module], capture_output=True, text=True)
     except FileNotFoundError:
@@ -55,7 +63,7 @@ def _modinfo(release, field, module):
     return res.stdout.strip()
 
 
-def module_load_order(release, wanted=INITRAMFS_MODULES):
+def module_load_order(release, root="/", wanted=INITRAMFS_MODULES):
     """[(name, file)] for the wanted modules and their dependencies, each after
     what it depends on; built-in ones are left out."""
     order, seen = [], set()
@@ -66,9 +74,9 @@ def module_load_order(release, wanted=INITRAMFS_MODULES):
             return
         if name in chain:
             raise HarnessError(f"module dependency loop: {' -> '.join(chain + [name])}")
-        filename = _modinfo(release, "filename", name)
+        filename = _modinfo(release, "filename", name, root)
         if filename and not filename.startswith("(builtin)"):
-            for dep in filter(None, _modinfo(release, "depends", name).split(",")):
+            for dep in filter(None, _modinfo(release, "depends", name, root).split(",")):
                 visit(dep, chain + [name])
             order.append((name, filename))
         seen.add(name)

@@ -51,6 +51,29 @@ def _settings(script):
     return out
 
 
+SUITE_CONF_KEYS = ("disks", "timeout", "test-timeout", "smp", "mem", "discard")
+
+
+def suite_conf(directory):
+    """Settings of DIR/suite.conf ('key=value' lines, '#' comments): what the
+    suite needs from the guest; options given on the command line win."""
+    path = os.path.join(directory, "suite.conf")
+    conf = {}
+    if not os.path.exists(path):
+        return conf
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            key, eq, value = (part.strip() for part in line.partition("="))
+            if not eq or key not in SUITE_CONF_KEYS:
+                raise HarnessError(f"{path}:{n}: expected one of "
+                                   f"{', '.join(SUITE_CONF_KEYS)} as key=value")
+            conf[key] = value
+    return conf
+
+
 def suite(directory, default_timeout):
     if not os.path.isdir(directory):
         raise HarnessError(f"suite {directory} is not a directory")

@@ -20,7 +20,7 @@ def find_qemu():
 
 
 def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
-            disks=(), append=""):
+            disks=(), append="", discard="ignore"):
     cmd = [qemu, "-nodefaults", "-no-user-config", "-display", "none",
            "-no-reboot", "-machine", "q35", "-m", str(mem), "-smp", str(smp),
            "-kernel", kernel, "-initrd", initrd,
@@ -34,7 +34,8 @@ def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
     if share:
         cmd += ["-virtfs", f"local,path={share},mount_tag=results,security_model=none"]
     for i, disk in enumerate(disks):
-        cmd += ["-drive", f"file={disk},if=none,id=disk{i},format=raw,cache=unsafe",
+        cmd += ["-drive", f"file={disk},if=none,id=disk{i},format=raw,cache=unsafe,"
+                f"discard={discard}",
                 "-device", f"virtio-blk-pci,drive=disk{i},serial=bsnap-disk{i}"]
     cmd += ["-append", "console=ttyS0 panic=-1 loglevel=5 " + append]
     return cmd

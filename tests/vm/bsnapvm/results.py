@@ -30,6 +30,12 @@ def _last_line(text):
     return lines[-1] if lines else ""
 
 
+def short(text, limit=160):
+    """A reason cut to fit a line of the report (the whole is in the run dir)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class Result:
     def __init__(self, test, status, seconds, reason="", rc=None):
         self.test, self.status, self.seconds, self.reason, self.rc = test, status, seconds, reason, rc
@@ -85,7 +91,7 @@ def table(results):
     width = max([len(r.test.id) for r in results] + [4])
     lines = [f"{'TEST':<{width}}  RESULT  SECONDS  REASON"]
     for r in results:
-        lines.append(f"{r.test.id:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {r.reason}")
+        lines.append(f"{r.test.id:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {short(r.reason)}")
     counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "SKIP", "NOTRUN")}
     lines.append(f"total: {len(results)}  passed: {counts['PASS']}  failed: {counts['FAIL']}  "
                  f"skipped: {counts['SKIP']}  not run: {counts['NOTRUN']}")

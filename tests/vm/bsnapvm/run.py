@@ -73,7 +73,7 @@ class Progress:
                 reboot = r.rc == results.EXIT_REBOOT and b == max(results.finished(self.share, t))
                 status, reason = ("REBOOT", "reboot requested") if reboot else (r.status, r.reason)
                 _log(f"[{n:>3}/{len(self.tests)}] {status:<6} {t.id} ({r.seconds:.1f} s)"
-                     + (f"  {reason}" if reason and status != "PASS" else ""))
+                     + (f"  {results.short(reason)}" if reason and status != "PASS" else ""))
 
     def _stream(self):
         try:
@@ -92,13 +92,14 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
     """Boot as often as the tests ask; return the exit status of bsnap-vm."""
     t_start = time.monotonic()
     share = os.path.join(run_dir, "share")
-    initrd = initramfs.get(release, cache_dir)
+    initrd = initramfs.get(release, cache_dir, args.kernel_root)
     boot_image = bootimage.get(release, kernel_image, cache_dir)
     qemu_bin = qemu.find_qemu()
     accel = qemu.choose_accel(qemu_bin, boot_image, release, initrd, cache_dir, _log)
     disks = make_disks(run_dir, args.disk)
     _log(f"bsnap-vm: kernel {release}, {accel}, {args.smp} CPUs, {args.mem} MiB, "
-         f"disks {env['BSNAP_DISKS'] or '(none)'}; run dir {run_dir}")
+         f"disks {env['BSNAP_DISKS'] or '(none)'}"
+         + (" (discard=unmap)" if args.discard == "unmap" else "") + f"; run dir {run_dir}")
     deadline = t_start + args.timeout
     progress = Progress(share, tests, mode)
     boot, start, reboots, failed_reboot = 1, 1, {}, {}
@@ -107,7 +108,7 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
         plan.write(share, tests, mode, boot, start, env)
         console = os.path.join(run_dir, f"console.{boot}.log")
         cmd = qemu.command(qemu_bin, boot_image, initrd, accel, args.smp, args.mem,
-                           console, share, disks)
+                           console, share, disks, discard=args.discard)
         t_boot = time.monotonic()
         rc, timed_out = qemu.run(cmd, deadline, os.path.join(run_dir, "qemu.log"),
                                  lambda: progress.poll(boot, t_boot))
@@ -117,7 +118,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             os.rename(state_file, f"{state_file}.{boot}")
         if timed_out:
             problems.append(f"the run's time limit ({args.timeout} s) passed; QEMU was killed "
-                            f"(boot {boot})")
+                            f"(boot {boot}); last lines of {console}:")
+            problems += ["  " + line for line in results.tail(console, 15)]
             break
         if state[:1] == ["done"]:
             break
@@ -133,9 +135,9 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             boot += 1
             continue
         problems.append(f"the guest stopped without finishing (boot {boot}, QEMU exit {rc}): "
-                        f"kernel panic, crash or QEMU error; see {console}")
-        for line in results.tail(os.path.join(run_dir, "qemu.log"), 5):
-            problems.append("qemu: " + line)
+                        f"kernel panic, crash or QEMU error; last lines of {console}:")
+        problems += ["  " + line for line in results.tail(console, 15)]
+        problems += ["qemu: " + line for line in results.tail(os.path.join(run_dir, "qemu.log"), 5)]
         break
     total = time.monotonic() - t_start
     problems += results.guest_problems(share)
@@ -158,9 +160,9 @@ def _report(args, run_dir, mode, verdicts, problems, progress, total, disks):
             if r.status == "FAIL":
                 out = os.path.join(run_dir, "share", "results", r.test.id, "output")
                 lines += ["", f"--- {r.test.id}: last lines of its output ({out}) ---"]
-                lines += results.tail(out, 25)
+                lines += [results.short(line, 300) for line in results.tail(out, 25)]
     elif verdicts[0].status != "PASS" and verdicts[0].reason:
-        lines.append(f"bsnap-vm: {verdicts[0].reason}")
+        lines.append(f"bsnap-vm: {results.short(verdicts[0].reason)}")
     if problems:
         lines += ["", "guest problems:"] + ["  " + p for p in problems]
     boots = ", ".join(f"{t:.1f} s" for _, t in sorted(progress.booted_at.items()))
