@@ -45,6 +45,8 @@ struct copy_run {
 
 struct cow_pipeline {
 	struct tracer *t;
+	struct cbt_map *cbt;		/* this snapshot's change map */
+	struct cow_store *store;	/* this snapshot's CoW file */
 	struct workqueue_struct *wq;
 	struct work_struct work;
 
@@ -66,17 +68,13 @@ struct cow_pipeline {
 	unsigned int batch_bios;
 };
 
-static void pipe_mark_and_submit(struct cow_pipeline *p, struct bio *bio)
+static void pipe_mark(struct cow_pipeline *p, struct bio *bio)
 {
-	struct cbt_map *cbt = p->t->cbt;
 	u64 first, last;
 
-	if (bio_sectors(bio)) {
-		cbt_map_block_range(cbt, bio->bi_iter.bi_sector,
-				    bio_sectors(bio), &first, &last);
-		cbt_map_set_range(cbt, first, last);
-	}
-	bsnap_submit_own(bio);
+	cbt_map_block_range(p->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+			    &first, &last);
+	cbt_map_set_range(p->cbt, first, last);
 }
 
 static int run_cmp(const void *a, const void *b)
@@ -137,7 +135,7 @@ static bool pipe_reads_overlap(struct cow_pipeline *p, u64 limit)
 static int pipe_copy_runs(struct cow_pipeline *p)
 {
 	struct tracer *t = p->t;
-	struct cow_store *cs = t->store;
+	struct cow_store *cs = p->store;
 	unsigned int i, nr, off = 0;
 	struct bsnap_io io;
 	u64 slot, k, limit;
@@ -183,7 +181,7 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 
 	spin_lock_irq(&p->lock);
 	for (i = 0; i < p->nr_runs; i++)
-		cbt_map_set_range(t->cbt, p->runs[i].first,
+		cbt_map_set_range(p->cbt, p->runs[i].first,
 				  p->runs[i].first + p->runs[i].nr - 1);
 	limit = p->read_seq;
 	spin_unlock_irq(&p->lock);
@@ -207,10 +205,10 @@ static void pipe_commit(struct cow_pipeline *p)
 	p->nr_blocks = 0;
 
 	while ((bio = bio_list_pop(&p->batch))) {
+		/* Without a copy the change bit is the only record left. */
 		if (READ_ONCE(p->failed))
-			pipe_mark_and_submit(p, bio);
-		else
-			bsnap_submit_own(bio);
+			pipe_mark(p, bio);
+		bsnap_submit_own(bio);
 	}
 	p->batch_bios = 0;
 
@@ -222,7 +220,7 @@ static void pipe_commit(struct cow_pipeline *p)
 
 static void pipe_collect(struct cow_pipeline *p, struct bio *bio)
 {
-	struct cbt_map *cbt = p->t->cbt;
+	struct cbt_map *cbt = p->cbt;
 	u64 first, last, pos, s, e, n;
 
 	cbt_map_block_range(cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
@@ -271,14 +269,22 @@ static void pipe_work(struct work_struct *work)
 	pipe_commit(p);
 }
 
-bool cow_pipeline_hold(struct cow_pipeline *p, struct bio *bio)
+bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 {
 	unsigned long flags;
+	u64 first, last;
+
+	/* Blocks already copied never wait and are never read again. */
+	cbt_map_block_range(p->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+			    &first, &last);
+	if (cbt_map_all_set(p->cbt, first, last))
+		return false;
 
 	spin_lock_irqsave(&p->lock, flags);
 	for (;;) {
 		if (p->failed) {
 			spin_unlock_irqrestore(&p->lock, flags);
+			pipe_mark(p, bio);
 			return false;
 		}
 		/* Atomic submitters cannot wait: they overshoot the bound. */
@@ -337,7 +343,9 @@ unsigned int cow_pipeline_held(struct cow_pipeline *p)
 	return READ_ONCE(p->nr_held);
 }
 
-struct cow_pipeline *cow_pipeline_create(struct tracer *t)
+struct cow_pipeline *cow_pipeline_create(struct tracer *t,
+					 struct cbt_map *cbt,
+					 struct cow_store *store)
 {
 	struct cow_pipeline *p;
 	unsigned int i;
@@ -346,6 +354,8 @@ struct cow_pipeline *cow_pipeline_create(struct tracer *t)
 	if (!p)
 		return ERR_PTR(-ENOMEM);
 	p->t = t;
+	p->cbt = cbt;
+	p->store = store;
 	spin_lock_init(&p->lock);
 	bio_list_init(&p->held);
 	bio_list_init(&p->batch);

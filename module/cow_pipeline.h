@@ -3,8 +3,7 @@
  * Copy-before-write. A write to blocks not yet copied since the snapshot is
  * held here; a worker reads the blocks' old contents from the origin, stores
  * them in the CoW file, records them in the index and the change map, and
- * only then lets the write go. Writes to blocks already copied never come
- * here (tracer.c checks the change map first).
+ * only then lets the write go. Writes to blocks already copied pass at once.
  *
  * Bounded: at most max_held bios are held (submitters wait for room, REQ_NOWAIT
  * writes get BLK_STS_AGAIN), and copies go through a fixed buffer allocated
@@ -20,18 +19,25 @@
 #include <linux/types.h>
 
 struct bio;
+struct cbt_map;
 struct cow_pipeline;
+struct cow_store;
 struct tracer;
 
-struct cow_pipeline *cow_pipeline_create(struct tracer *t);
+/* @cbt and @store belong to the snapshot; @t is for errors and the device. */
+struct cow_pipeline *cow_pipeline_create(struct tracer *t,
+					 struct cbt_map *cbt,
+					 struct cow_store *store);
 /* Let every held bio go (copying what it needs first) and free. */
 void cow_pipeline_destroy(struct cow_pipeline *p);
 
 /*
- * Hold @bio until its blocks are copied. Returns false if the pipeline has
- * failed: the caller then records the change and submits the bio itself.
+ * A write to the snapshotted device. Returns true if the pipeline holds
+ * @bio until its blocks are copied (it submits it later), false if the
+ * caller submits it now: its blocks were copied already, or the snapshot
+ * has failed (the change is then recorded here).
  */
-bool cow_pipeline_hold(struct cow_pipeline *p, struct bio *bio);
+bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio);
 
 /* The snapshot failed: release held bios without copying. Any context. */
 void cow_pipeline_fail(struct cow_pipeline *p);

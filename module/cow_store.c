@@ -80,9 +80,18 @@ err_free:
 	return ERR_PTR(ret);
 }
 
+void cow_store_drop_data(struct cow_store *cs)
+{
+	if (cs->index)
+		cow_index_destroy(cs->index);
+	cs->index = NULL;
+	cs->used_slots = 0;
+}
+
 void cow_store_destroy(struct cow_store *cs, bool remove)
 {
-	cow_index_destroy(cs->index);
+	if (cs->index)
+		cow_index_destroy(cs->index);
 	cow_file_release(cs->cf, remove);
 	kfree(cs);
 }
@@ -157,6 +166,20 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 	if (ret)
 		return ret;
 	return blkdev_issue_flush(cs->cf->bdev);
+}
+
+void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
+{
+	const struct cow_file *cf = cs->cf;
+	unsigned int i;
+	u64 first, last;
+
+	for (i = 0; i < cf->nr_extents; i++) {
+		cbt_map_block_range(cbt, cf->extents[i].sector,
+				    cf->extents[i].len >> SECTOR_SHIFT, &first,
+				    &last);
+		cbt_map_set_range(cbt, first, last);
+	}
 }
 
 u64 cow_store_used_bytes(const struct cow_store *cs)

@@ -21,7 +21,7 @@ struct page;
 
 struct cow_store {
 	struct cow_file *cf;
-	struct cow_index *index;
+	struct cow_index *index;	/* NULL once the snapshot is over */
 	u64 nr_blocks;		/* device blocks tracked */
 	sector_t device_sectors;
 	u64 bitmap_off, bitmap_len;
@@ -45,6 +45,12 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 /* Close (and, with @remove, delete) the file and free memory. */
 void cow_store_destroy(struct cow_store *cs, bool remove);
 
+/*
+ * The snapshot is over (transition to incremental): forget the index and
+ * the copied data; header and bitmap stay in use.
+ */
+void cow_store_drop_data(struct cow_store *cs);
+
 /* Allocate @n consecutive data slots; -ENOSPC when the file is full. */
 int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot);
 
@@ -65,6 +71,13 @@ static inline u64 cow_store_slot_off(const struct cow_store *cs, u64 slot)
  */
 int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 			 u32 flags, bool bitmap);
+
+/*
+ * Mark every block of the CoW file in @cbt. Its blocks change without
+ * passing the hook (direct I/O) or read as zeros in the next image, so
+ * a change map must name them for an incremental to be exact.
+ */
+void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
 
 /* Bytes of the file holding data or metadata (for info). */
 u64 cow_store_used_bytes(const struct cow_store *cs);

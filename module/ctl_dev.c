@@ -130,6 +130,56 @@ static long ioctl_destroy(void __user *uarg)
 	return ret;
 }
 
+static long ioctl_transition_incremental(void __user *uarg)
+{
+	struct bsnap_minor_arg m;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&m, sizeof(m), sizeof(m), uarg, &usize);
+	if (ret)
+		return ret;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_transition_incremental(m.minor);
+	mutex_unlock(&bsnap_ctl_mutex);
+	return ret;
+}
+
+static long ioctl_transition_snapshot(void __user *uarg)
+{
+	struct bsnap_transition_snapshot ts;
+	char *cow_path;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&ts, sizeof(ts), sizeof(ts), uarg, &usize);
+	if (ret)
+		return ret;
+	cow_path = path_from_user(ts.cow_path);
+	if (IS_ERR(cow_path))
+		return PTR_ERR(cow_path);
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_transition_snapshot(&ts, cow_path);
+	mutex_unlock(&bsnap_ctl_mutex);
+	kfree(cow_path);
+	return ret;
+}
+
+static long ioctl_reconfigure(void __user *uarg)
+{
+	struct bsnap_reconfigure rc;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&rc, sizeof(rc), sizeof(rc), uarg, &usize);
+	if (ret)
+		return ret;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_reconfigure(&rc);
+	mutex_unlock(&bsnap_ctl_mutex);
+	return ret;
+}
+
 static long ioctl_info(void __user *uarg)
 {
 	struct bsnap_info *info;
@@ -188,6 +238,12 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ioctl_setup_snapshot(uarg);
 	case _IOC_NR(BSNAP_IOC_DESTROY):
 		return ioctl_destroy(uarg);
+	case _IOC_NR(BSNAP_IOC_TRANSITION_INCREMENTAL):
+		return ioctl_transition_incremental(uarg);
+	case _IOC_NR(BSNAP_IOC_TRANSITION_SNAPSHOT):
+		return ioctl_transition_snapshot(uarg);
+	case _IOC_NR(BSNAP_IOC_RECONFIGURE):
+		return ioctl_reconfigure(uarg);
 	case _IOC_NR(BSNAP_IOC_INFO):
 		return ioctl_info(uarg);
 	case _IOC_NR(BSNAP_IOC_GET_FREE_MINOR):

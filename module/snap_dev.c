@@ -36,6 +36,10 @@
 
 struct snap_dev {
 	struct tracer *t;
+	/* The snapshot this image shows (fixed for the image's lifetime). */
+	struct cbt_map *cbt;
+	struct cow_store *store;
+	struct cow_pipeline *pipe;
 	struct gendisk *disk;
 	struct workqueue_struct *wq;
 	struct work_struct work;
@@ -67,7 +71,7 @@ static void image_read_put(struct image_read *r)
 
 	if (!atomic_dec_and_test(&r->pending))
 		return;
-	cow_pipeline_read_end(t->pipe, &r->origin);
+	cow_pipeline_read_end(sd->pipe, &r->origin);
 	/* A snapshot that failed meanwhile may have served changed data. */
 	if (tracer_error(t) && !(t->flags & BSNAP_FLAG_IGNORE_ERRORS))
 		r->status = BLK_STS_IOERR;
@@ -90,11 +94,11 @@ static void image_clone_end(struct bio *clone)
 }
 
 /* Source of one sector of the image; *target is the device sector. */
-static int image_classify(struct tracer *t, sector_t s, u64 *cached_block,
+static int image_classify(struct snap_dev *sd, sector_t s, u64 *cached_block,
 			  u64 *cached_slot, enum run_kind *kind,
 			  sector_t *target, u64 *contig)
 {
-	struct cow_store *cs = t->store;
+	struct cow_store *cs = sd->store;
 	u64 block = s / BLOCK_SECTORS;
 	int ret;
 
@@ -102,7 +106,7 @@ static int image_classify(struct tracer *t, sector_t s, u64 *cached_block,
 		*kind = RUN_ZERO;
 		return 0;
 	}
-	if (!cbt_map_test(t->cbt, block)) {
+	if (!cbt_map_test(sd->cbt, block)) {
 		*kind = RUN_ORIGIN;
 		*target = s;
 		return 0;
@@ -149,7 +153,6 @@ static void image_issue(struct image_read *r, enum run_kind kind,
 
 static void image_serve(struct snap_dev *sd, struct bio *bio)
 {
-	struct tracer *t = sd->t;
 	sector_t start = bio->bi_iter.bi_sector;
 	unsigned int nr = bio_sectors(bio), done = 0, len;
 	u64 cached_block = U64_MAX, cached_slot = 0, contig;
@@ -165,10 +168,10 @@ static void image_serve(struct snap_dev *sd, struct bio *bio)
 	atomic_set(&r->pending, 1);
 	r->origin.first = start / BLOCK_SECTORS;
 	r->origin.last = (start + nr - 1) / BLOCK_SECTORS;
-	cow_pipeline_read_begin(t->pipe, &r->origin);
+	cow_pipeline_read_begin(sd->pipe, &r->origin);
 
 	while (done < nr) {
-		ret = image_classify(t, start + done, &cached_block,
+		ret = image_classify(sd, start + done, &cached_block,
 				     &cached_slot, &kind, &target, &contig);
 		if (ret)
 			break;
@@ -177,7 +180,7 @@ static void image_serve(struct snap_dev *sd, struct bio *bio)
 
 			if (kind == RUN_COW && len * SECTOR_SIZE >= contig)
 				break;
-			ret = image_classify(t, start + done + len,
+			ret = image_classify(sd, start + done + len,
 					     &cached_block, &cached_slot,
 					     &next_kind, &next_target, &c);
 			if (ret || next_kind != kind ||
@@ -253,6 +256,9 @@ struct snap_dev *snap_dev_create(struct tracer *t)
 	if (!sd)
 		return ERR_PTR(-ENOMEM);
 	sd->t = t;
+	sd->cbt = t->cbt;
+	sd->store = t->store;
+	sd->pipe = t->pipe;
 	spin_lock_init(&sd->lock);
 	bio_list_init(&sd->queue);
 	INIT_WORK(&sd->work, image_work);

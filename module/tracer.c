@@ -75,6 +75,8 @@ void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg)
 
 bool tracer_handle_bio(struct bio *bio)
 {
+	struct cow_pipeline *pipe;
+	struct cbt_map *cbt;
 	struct tracer *t;
 	u64 first, last;
 
@@ -87,25 +89,31 @@ bool tracer_handle_bio(struct bio *bio)
 	if (!t)
 		return false;
 
-	cbt_map_block_range(t->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+	/*
+	 * A transition to snapshot publishes the new pipeline before the new
+	 * change map (tracer_switch_mode): reading them in the other order,
+	 * a write that sees the new map also sees the pipeline that copies.
+	 */
+	cbt = smp_load_acquire(&t->cbt);
+	pipe = READ_ONCE(t->pipe);
+	if (pipe)
+		return cow_pipeline_write(pipe, bio);
+
+	cbt_map_block_range(cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
 			    &first, &last);
-	if (t->pipe && !tracer_error(t)) {
-		/* Blocks already copied never wait and are never re-read. */
-		if (cbt_map_all_set(t->cbt, first, last))
-			return false;
-		if (cow_pipeline_hold(t->pipe, bio))
-			return true;
-	}
-	cbt_map_set_range(t->cbt, first, last);
+	cbt_map_set_range(cbt, first, last);
 	return false;
 }
 
 void tracer_set_error(struct tracer *t, int error)
 {
+	struct cow_pipeline *pipe;
+
 	if (cmpxchg(&t->error, 0, error) != 0)
 		return;
 	pr_err("bsnap%u: snapshot failed with error %d; the device keeps working and changes are still tracked\n",
 	       t->minor, error);
-	if (t->pipe)
-		cow_pipeline_fail(t->pipe);
+	pipe = READ_ONCE(t->pipe);
+	if (pipe)
+		cow_pipeline_fail(pipe);
 }

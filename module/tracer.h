@@ -79,6 +79,10 @@ extern struct mutex bsnap_ctl_mutex;
 int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 			  const char *cow_path);
 int tracer_destroy(unsigned int minor);
+int tracer_transition_incremental(unsigned int minor);
+int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
+			       const char *cow_path);
+int tracer_reconfigure(const struct bsnap_reconfigure *arg);
 int tracer_fill_info(unsigned int minor, struct bsnap_info *info);
 int tracer_free_minor(unsigned int *minor);
 u32 tracer_state_bits(const struct tracer *t);

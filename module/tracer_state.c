@@ -48,8 +48,10 @@ static void tracer_teardown(struct tracer *t, bool remove_cow)
 		snap_dev_destroy(t->image);
 	tracer_unpublish(t);
 	bsnap_hook_sync();
-	if (t->pipe)
+	if (t->pipe) {
+		cow_pipeline_fail(t->pipe); /* release held writes, no copies */
 		cow_pipeline_destroy(t->pipe);
+	}
 	if (t->store)
 		cow_store_destroy(t->store, remove_cow);
 	bsnap_hook_put();
@@ -87,8 +89,67 @@ static struct tracer *tracer_alloc(const struct bsnap_setup *arg,
 	return t;
 }
 
-/* Freeze the filesystem, start tracing, thaw: the snapshot's instant. */
-static int tracer_start_frozen(struct tracer *t)
+/* What a snapshot needs beyond the tracer: its change map, store, pipeline. */
+struct snap_parts {
+	struct cbt_map *cbt;
+	struct cow_store *store;
+	struct cow_pipeline *pipe;
+};
+
+static void snap_parts_free(struct snap_parts *sp)
+{
+	if (sp->pipe)
+		cow_pipeline_destroy(sp->pipe);
+	if (sp->store)
+		cow_store_destroy(sp->store, true);
+	if (sp->cbt)
+		cbt_map_destroy(sp->cbt);
+}
+
+/* Create the CoW file and what copies into it; nothing is live yet. */
+static int snap_parts_create(struct tracer *t, const char *cow_path,
+			     u64 falloc_size, u64 seqid, struct snap_parts *sp)
+{
+	int ret;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->cbt = cbt_map_create(t->nr_sectors, ilog2(BSNAP_COW_BLOCK_SIZE));
+	if (IS_ERR(sp->cbt)) {
+		ret = PTR_ERR(sp->cbt);
+		sp->cbt = NULL;
+		return ret;
+	}
+	sp->store = cow_store_create(cow_path, falloc_size, t->bdev_ref.bdev,
+				     t->nr_sectors, t->cache_size, t->uuid,
+				     seqid);
+	if (IS_ERR(sp->store)) {
+		ret = PTR_ERR(sp->store);
+		sp->store = NULL;
+		goto err;
+	}
+	ret = cow_store_write_meta(sp->store, sp->cbt, 0, false);
+	if (ret)
+		goto err;
+	sp->pipe = cow_pipeline_create(t, sp->cbt, sp->store);
+	if (IS_ERR(sp->pipe)) {
+		ret = PTR_ERR(sp->pipe);
+		sp->pipe = NULL;
+		goto err;
+	}
+	return 0;
+err:
+	snap_parts_free(sp);
+	return ret;
+}
+
+/*
+ * The snapshot's instant: with the filesystem frozen, make @sp live for
+ * the hook. The pipeline is published before the change map, the order
+ * tracer_handle_bio() relies on; after bsnap_hook_sync() no write uses the
+ * previous map any more. @publish puts a new tracer in the table.
+ */
+static int tracer_start_snapshot(struct tracer *t, struct snap_parts *sp,
+				 bool publish)
 {
 	struct block_device *bdev = t->bdev_ref.bdev;
 	int ret;
@@ -98,16 +159,41 @@ static int tracer_start_frozen(struct tracer *t)
 		pr_err("cannot freeze %s: %d\n", t->bdev_path, ret);
 		return ret;
 	}
-	tracer_publish(t);
+	WRITE_ONCE(t->error, 0);
+	t->store = sp->store;
+	smp_store_release(&t->pipe, sp->pipe);
+	smp_store_release(&t->cbt, sp->cbt);
+	if (publish)
+		tracer_publish(t);
+	bsnap_hook_sync();
 	ret = bsnap_bdev_thaw(bdev);
 	if (ret)
 		pr_warn("thaw of %s returned %d\n", t->bdev_path, ret);
+	t->state |= BSNAP_STATE_SNAPSHOT;
 	return 0;
+}
+
+static int tracer_add_image(struct tracer *t)
+{
+	struct snap_dev *sd = snap_dev_create(t);
+
+	if (IS_ERR(sd))
+		return PTR_ERR(sd);
+	t->image = sd;
+	return 0;
+}
+
+static int check_snapshot_args(const char *cow_path, struct tracer *t)
+{
+	if (cow_path[0] != '/')
+		return -EINVAL;
+	return bsnap_bdev_mount_check(t->bdev_ref.bdev);
 }
 
 int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 			  const char *cow_path)
 {
+	struct snap_parts sp;
 	struct tracer *t;
 	dev_t dev;
 	int ret;
@@ -116,8 +202,6 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 	if (ret)
 		return ret;
 	if (arg->flags & ~BSNAP_FLAG_IGNORE_ERRORS)
-		return -EINVAL;
-	if (cow_path[0] != '/')
 		return -EINVAL;
 	ret = lookup_bdev(bdev_path, &dev);
 	if (ret)
@@ -136,47 +220,24 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 	if (ret)
 		goto err_free;
 	t->nr_sectors = bdev_nr_sectors(t->bdev_ref.bdev);
-	ret = bsnap_bdev_mount_check(t->bdev_ref.bdev);
+	ret = check_snapshot_args(cow_path, t);
 	if (ret)
 		goto err_free;
-
-	t->cbt = cbt_map_create(t->nr_sectors, ilog2(BSNAP_COW_BLOCK_SIZE));
-	if (IS_ERR(t->cbt)) {
-		ret = PTR_ERR(t->cbt);
-		t->cbt = NULL;
-		goto err_free;
-	}
-	t->store = cow_store_create(cow_path, arg->fallocate_size,
-				    t->bdev_ref.bdev, t->nr_sectors,
-				    t->cache_size, t->uuid, t->seqid);
-	if (IS_ERR(t->store)) {
-		ret = PTR_ERR(t->store);
-		t->store = NULL;
-		goto err_free;
-	}
-	ret = cow_store_write_meta(t->store, t->cbt, 0, false);
+	ret = snap_parts_create(t, cow_path, arg->fallocate_size, t->seqid,
+				&sp);
 	if (ret)
-		goto err_store;
-	t->pipe = cow_pipeline_create(t);
-	if (IS_ERR(t->pipe)) {
-		ret = PTR_ERR(t->pipe);
-		t->pipe = NULL;
-		goto err_store;
-	}
+		goto err_free;
 	ret = bsnap_hook_get();
 	if (ret)
-		goto err_pipe;
-
-	ret = tracer_start_frozen(t);
+		goto err_parts;
+	ret = tracer_start_snapshot(t, &sp, true);
 	if (ret)
 		goto err_hook;
-	t->state = BSNAP_STATE_SNAPSHOT | BSNAP_STATE_ACTIVE;
+	t->state |= BSNAP_STATE_ACTIVE;
 	__module_get(THIS_MODULE);
 
-	t->image = snap_dev_create(t);
-	if (IS_ERR(t->image)) {
-		ret = PTR_ERR(t->image);
-		t->image = NULL;
+	ret = tracer_add_image(t);
+	if (ret) {
 		tracer_teardown(t, true);
 		return ret;
 	}
@@ -186,13 +247,122 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 
 err_hook:
 	bsnap_hook_put();
-err_pipe:
-	cow_pipeline_destroy(t->pipe);
-err_store:
-	cow_store_destroy(t->store, true);
+err_parts:
+	t->store = NULL;
+	t->pipe = NULL;
+	t->cbt = NULL;
+	snap_parts_free(&sp);
 err_free:
 	tracer_free(t);
 	return ret;
+}
+
+int tracer_transition_incremental(unsigned int minor)
+{
+	struct cow_pipeline *pipe;
+	struct tracer *t;
+	int ret;
+
+	t = tracer_find_minor(minor);
+	if (!t)
+		return minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
+	if (!(t->state & BSNAP_STATE_SNAPSHOT))
+		return -EINVAL;
+
+	snap_dev_destroy(t->image);
+	t->image = NULL;
+	/* From here writes only mark the change map the snapshot kept. */
+	pipe = t->pipe;
+	WRITE_ONCE(t->pipe, NULL);
+	bsnap_hook_sync();
+	cow_pipeline_fail(pipe); /* release held writes without copying */
+	cow_pipeline_destroy(pipe);
+	cow_store_drop_data(t->store);
+	t->state &= ~BSNAP_STATE_SNAPSHOT;
+
+	ret = cow_store_write_meta(t->store, t->cbt, BSNAP_COW_INDEX_ONLY,
+				   false);
+	if (ret)
+		pr_warn("bsnap%u: CoW header update failed: %d\n", minor, ret);
+	pr_info("bsnap%u: incremental\n", minor);
+	return 0;
+}
+
+int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
+			       const char *cow_path)
+{
+	struct cow_store *old_store;
+	struct cbt_map *old_cbt;
+	struct snap_parts sp;
+	struct tracer *t;
+	char *path;
+	int ret;
+
+	t = tracer_find_minor(arg->minor);
+	if (!t)
+		return arg->minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
+	if ((t->state & BSNAP_STATE_SNAPSHOT) ||
+	    !(t->state & BSNAP_STATE_ACTIVE))
+		return -EINVAL;
+	ret = check_snapshot_args(cow_path, t);
+	if (ret)
+		return ret;
+	path = kstrdup(cow_path, GFP_KERNEL);
+	if (!path)
+		return -ENOMEM;
+	ret = snap_parts_create(t, cow_path, arg->fallocate_size,
+				t->seqid + 1, &sp);
+	if (ret) {
+		kfree(path);
+		return ret;
+	}
+
+	old_store = t->store;
+	old_cbt = t->cbt;
+	ret = tracer_start_snapshot(t, &sp, false);
+	if (ret) {
+		snap_parts_free(&sp);
+		kfree(path);
+		return ret;
+	}
+	t->seqid++;
+	kfree(t->cow_path);
+	t->cow_path = path;
+
+	/*
+	 * The old file keeps exactly the changes between the two snapshots:
+	 * no write marks old_cbt any more (tracer_start_snapshot synced).
+	 * Both CoW files differ between the two images without any traced
+	 * write: the old one was written directly, the new one reads as zeros.
+	 */
+	cow_store_mark_blocks(old_store, old_cbt);
+	cow_store_mark_blocks(sp.store, old_cbt);
+	ret = cow_store_write_meta(old_store, old_cbt,
+				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY, true);
+	if (ret)
+		pr_err("bsnap%u: cannot write the previous CoW file's change map (%d): take a full backup\n",
+		       t->minor, ret);
+	cow_store_destroy(old_store, false);
+	cbt_map_destroy(old_cbt);
+
+	if (tracer_add_image(t))
+		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
+	pr_info("bsnap%u: snapshot %llu, CoW file %s\n", t->minor, t->seqid,
+		cow_path);
+	return ret;
+}
+
+int tracer_reconfigure(const struct bsnap_reconfigure *arg)
+{
+	struct tracer *t;
+
+	t = tracer_find_minor(arg->minor);
+	if (!t)
+		return arg->minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
+	t->cache_size = arg->cache_size ?: BSNAP_DEFAULT_CACHE_SIZE;
+	if (t->store && t->store->index)
+		return cow_index_set_cache(t->store->index, t->cache_size);
+	return 0;
 }
 
 int tracer_destroy(unsigned int minor)
