@@ -11,6 +11,9 @@ packages=(
 	catch2 nlohmann-json3-dev
 	# the module: a Debian kernel and its headers for kbuild, booted in QEMU
 	linux-image-amd64 linux-headers-amd64 kmod
+	# kbuild of newer kernels (6.12 from bookworm-backports) runs pahole for
+	# BTF; their images and initramfs pieces are zstd/xz compressed
+	dwarves zstd xz-utils
 	# the guest test harness (tests/vm) and the guest tests
 	qemu-system-x86 busybox-static cpio python3 util-linux
 	e2fsprogs xfsprogs fio

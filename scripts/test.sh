@@ -4,7 +4,7 @@
 # QEMU guest, see tests/vm/README.md). Prints per-phase timings; exits
 # nonzero if anything failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 build=${BSNAP_BUILD_DIR:-build}
 jobs=$(nproc)

@@ -134,6 +134,7 @@ say "dm-snapshot baseline (origin $ORIGIN, exception store $STORE, 4 KiB chunks)
 umount "$MNT"
 sectors=$(blockdev --getsz "$ORIGIN")
 dmsetup create bench-base --table "0 $sectors linear $ORIGIN 0" || exit 1
+dmsetup mknodes bench-base # no udev in the guest
 mount /dev/mapper/bench-base "$MNT" || exit 1
 fio_run dm-linear-rand4k rand4k
 fio_run dm-linear-seq1m seq1m
@@ -146,6 +147,7 @@ dmsetup suspend bench-base &&
 	dmsetup create bench-snap --table "0 $sectors snapshot $ORIGIN $STORE P 8" &&
 	dmsetup reload bench-base --table "0 $sectors snapshot-origin $ORIGIN" &&
 	dmsetup resume bench-base || { echo "dm-snapshot setup failed"; dmsetup table; }
+dmsetup mknodes
 DM_SETUP=$(($(now_ms) - t0))
 printf '   dm-snapshot creation        %6d ms\n' "$DM_SETUP"
 fio_run dm-snap-first-rand4k rand4k

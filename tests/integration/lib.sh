@@ -8,6 +8,7 @@ set -eEuo pipefail
 : "${BSNAP_TOOLS:=${BSNAP_BIN%/}/../tests/integration}"
 BSNAP_CTL=/dev/bsnap-ctl
 BSNAP_PROC=/proc/bsnap-info
+export BSNAP_CTL BSNAP_PROC
 
 # _reason WHAT TEXT: print it; the first reason given is the one reported.
 _reason() {
@@ -25,6 +26,9 @@ _bsnap_err() {
 	exit 1
 }
 trap _bsnap_err ERR
+# The harness's timeout sends TERM (then KILL 10 s later): exit, so that EXIT
+# traps (unload the module, umount, ...) still clean up for the next test.
+trap 'exit 143' TERM
 
 log() { echo "--- $*"; }
 

@@ -4,11 +4,11 @@
 
 load_module
 pids=()
-for p in 1 2 3 4; do
+for _ in 1 2 3 4; do
 	"$BSNAP_TOOLS/ioctl-probe" -n 2000 VERSION buf >/dev/null &
 	pids+=($!)
 done
-for p in 1 2; do
+for _ in 1 2; do
 	(for ((i = 0; i < 200; i++)); do
 		info=$(<"$BSNAP_PROC") || exit 1
 		[[ "$info" == *'"devices"'* ]] || exit 2

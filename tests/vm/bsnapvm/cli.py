@@ -2,9 +2,10 @@
 import argparse
 import os
 import re
+import signal
 import sys
 
-from . import HarnessError, kernel, plan, run
+from . import HarnessError, kernel, plan, qemu, run
 
 REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 
@@ -80,7 +81,13 @@ def _apply_defaults(args):
             setattr(args, key, from_conf[key] if from_conf[key] is not None else default)
 
 
+def _terminated(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds, so QEMU is stopped on the way out
+
+
 def main(argv=None):
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)
     args = parse(sys.argv[1:] if argv is None else argv)
     try:
         return _main(args)
@@ -94,6 +101,7 @@ def _main(args):
     cache_dir = os.environ.get("BSNAP_VM_CACHE", "/var/tmp/bsnap-vm")
     os.makedirs(cache_dir, exist_ok=True)
     args.kernel_root = os.path.abspath(args.kernel_root)
+    qemu.find_qemu()
     release, image = kernel.find_kernel(args.kernel, args.kernel_root)
     env = {"BSNAP_SRC": plan.guest_path(REPO),
            "BSNAP_BIN": plan.guest_path(os.environ.get("BSNAP_BIN") or os.path.join(REPO, "build", "cli")),

@@ -1,7 +1,9 @@
 """QEMU invocation: the machine, its shares and disks, KVM detection."""
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -41,12 +43,21 @@ def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
     return cmd
 
 
+def _die_with_parent():
+    """In the child: QEMU gets SIGKILL when bsnap-vm dies, however it dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run(cmd, deadline, log_path, poll=None):
     """Run QEMU until it exits or the monotonic deadline passes; then kill it.
     QEMU's own output goes to log_path; poll() is called a few times a second.
     Returns (exit status, timed out)."""
     with open(os.devnull, "rb") as devnull, open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=devnull, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
     try:
         while True:
             try:

@@ -47,7 +47,19 @@ def finished(share, test):
     return sorted(b for b, text in rcs.items() if text.strip())
 
 
-def verdict(share, test, mode="suite", failed_reboot=None):
+def running(share, tests, boot):
+    """1-based index of the test that started in this boot and did not finish."""
+    for n, t in enumerate(tests, 1):
+        d = os.path.join(share, "results", t.id)
+        started = (_read(os.path.join(d, "started"), "") or "").strip()
+        if started == str(boot) and boot not in finished(share, t):
+            return n
+    return None
+
+
+def verdict(share, test, mode="suite", note=None):
+    """note: what the harness knows beyond the share (the test asked for too
+    many reboots; the guest died while it ran)."""
     d = os.path.join(share, "results", test.id)
     rcs = {b: int(t) for b, t in _boots(d, "rc").items() if t.strip()}
     seconds = sum(int(t.strip() or 0) for t in _boots(d, "ms").values()) / 1000
@@ -60,7 +72,10 @@ def verdict(share, test, mode="suite", failed_reboot=None):
     for boot, text in sorted(_boots(d, "dmesg").items()):
         kernel += dmesg.problems(text, test.allow)
     if started not in rcs:
-        return Result(test, "FAIL", seconds, "did not finish: the guest hung or crashed")
+        if os.path.exists(os.path.join(d, "unkillable")):
+            note = (f"timed out after {_read(os.path.join(d, 'unkillable')).strip()} s and "
+                    "could not be killed (stuck in the kernel); the guest was powered off")
+        return Result(test, "FAIL", seconds, note or "did not finish: the guest hung or crashed")
     rc = rcs[started]
     timed_out = _read(os.path.join(d, "timedout"))
     if timed_out is not None:
@@ -70,8 +85,8 @@ def verdict(share, test, mode="suite", failed_reboot=None):
     if mode == "cmd":
         return Result(test, "PASS" if rc == 0 else "FAIL", seconds,
                       "" if rc == 0 else f"exit status {rc}", rc)
-    if rc == EXIT_REBOOT and failed_reboot:
-        return Result(test, "FAIL", seconds, failed_reboot, rc)
+    if rc == EXIT_REBOOT and note:
+        return Result(test, "FAIL", seconds, note, rc)
     if rc == 0:
         return Result(test, "PASS", seconds, "", rc)
     if rc == EXIT_SKIP:

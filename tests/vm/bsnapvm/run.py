@@ -4,7 +4,7 @@ import shutil
 import sys
 import time
 
-from . import HarnessError, bootimage, initramfs, plan, qemu, results
+from . import HarnessError, bootimage, dmesg, initramfs, plan, qemu, results
 
 MAX_REBOOTS_PER_TEST = 5
 KEEP_RUNS = 30
@@ -102,7 +102,7 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
          + (" (discard=unmap)" if args.discard == "unmap" else "") + f"; run dir {run_dir}")
     deadline = t_start + args.timeout
     progress = Progress(share, tests, mode)
-    boot, start, reboots, failed_reboot = 1, 1, {}, {}
+    boot, start, reboots, notes = 1, 1, {}, {}
     problems = []
     while start <= len(tests):
         plan.write(share, tests, mode, boot, start, env)
@@ -128,21 +128,36 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             test = tests[index - 1]
             reboots[test.id] = reboots.get(test.id, 0) + 1
             if reboots[test.id] > MAX_REBOOTS_PER_TEST:
-                failed_reboot[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+                notes[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
                 start = index + 1
             else:
                 start = index
             boot += 1
             continue
-        problems.append(f"the guest stopped without finishing (boot {boot}, QEMU exit {rc}): "
-                        f"kernel panic, crash or QEMU error; last lines of {console}:")
-        problems += ["  " + line for line in results.tail(console, 15)]
-        problems += ["qemu: " + line for line in results.tail(os.path.join(run_dir, "qemu.log"), 5)]
-        break
+        # The test that was running fails; the others still get their verdict.
+        crashed = results.running(share, tests, boot)
+        if crashed and os.path.exists(os.path.join(share, "results", tests[crashed - 1].id,
+                                                   "unkillable")):
+            problems.append(f"boot {boot}: {tests[crashed - 1].id} could not be killed; "
+                            "the guest was powered off")
+        else:
+            problems.append(f"the guest stopped without finishing (boot {boot}, QEMU exit {rc}):"
+                            f" kernel panic, crash or QEMU error; last lines of {console}:")
+            problems += ["  " + line for line in results.tail(console, 15)]
+            problems += ["qemu: " + line
+                         for line in results.tail(os.path.join(run_dir, "qemu.log"), 5)]
+        if crashed is None:
+            break
+        hits = dmesg.problems("\n".join(results.tail(console, 200)))
+        notes[tests[crashed - 1].id] = "the guest died during the test" + (
+            f": {hits[0]}" if hits else "")
+        if crashed >= len(tests):
+            break
+        start, boot = crashed + 1, boot + 1
     total = time.monotonic() - t_start
     problems += results.guest_problems(share)
     _concat_dmesg(run_dir, share)
-    verdicts = [results.verdict(share, t, mode, failed_reboot.get(t.id)) for t in tests]
+    verdicts = [results.verdict(share, t, mode, notes.get(t.id)) for t in tests]
     return _report(args, run_dir, mode, verdicts, problems, progress, total, disks)
 
 

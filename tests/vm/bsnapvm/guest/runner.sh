@@ -61,8 +61,18 @@ for ((index = BSNAPVM_START; index <= ${#ids[@]}; index++)); do
 			read -r -t "$timeout" -u 7
 			echo "$timeout" >"$dir/timedout"
 			kill -TERM -- "-$pid" 2>/dev/null
-			read -r -t 5 -u 7
+			read -r -t 10 -u 7
 			kill -KILL -- "-$pid" 2>/dev/null
+			read -r -t 10 -u 7
+			# Still here: the test cannot die (stuck in the kernel). Keep the
+			# stacks of blocked tasks, then power off; the host boots again
+			# and goes on with the next test.
+			echo "bsnap-vm: $id cannot be killed; powering off" >/dev/console
+			echo w >/proc/sysrq-trigger
+			echo "$timeout" >"$dir/unkillable"
+			grab_dmesg "$dir/dmesg.$boot"
+			sync
+			echo o >/proc/sysrq-trigger
 		) &
 		watchdog=$!
 	fi
@@ -84,4 +94,4 @@ for ((index = BSNAPVM_START; index <= ${#ids[@]}; index++)); do
 	fi
 done
 grab_dmesg "$other_dmesg"
-power_off done
+power_off "done"

@@ -1,0 +1,292 @@
+#include "update_img.hpp"
+
+#include <algorithm>
+#include <bsnap/cow_file_reader.hpp>
+#include <bsnap/errors.hpp>
+#include <bsnap/size.hpp>
+#include <bsnap/unique_fd.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <memory>
+#include <new>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace bsnap::upd {
+
+namespace {
+
+std::string num(std::uint64_t value) {
+    return std::to_string(value);
+}
+
+struct free_deleter {
+    void operator()(void* p) const { std::free(p); }
+};
+
+// Aligned for O_DIRECT, reused for every I/O.
+class io_buffer {
+  public:
+    explicit io_buffer(std::size_t size) : size_(size) {
+        data_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, (size + 4095) / 4096 * 4096)));
+        if (!data_)
+            throw std::bad_alloc();
+    }
+    std::byte* data() const { return data_.get(); }
+    std::size_t size() const { return size_; }
+
+  private:
+    std::unique_ptr<std::byte, free_deleter> data_;
+    std::size_t size_;
+};
+
+struct stat stat_fd(int fd, const std::string& name) {
+    struct stat st;
+    if (::fstat(fd, &st) < 0)
+        throw_errno("stat " + name);
+    return st;
+}
+
+// Bytes of a block device or regular file.
+std::uint64_t size_of(int fd, const struct stat& st, const std::string& name) {
+    if (S_ISREG(st.st_mode))
+        return static_cast<std::uint64_t>(st.st_size);
+    std::uint64_t bytes = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) < 0)
+        throw_errno("size of " + name);
+    return bytes;
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    if (S_ISBLK(a.st_mode) && S_ISBLK(b.st_mode))
+        return a.st_rdev == b.st_rdev;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// The snapshot device opened for reading, with O_DIRECT where it works: a
+// backup reads each block once, caching it would only evict useful pages.
+class snapshot_reader {
+  public:
+    snapshot_reader(const std::string& path, const std::string& name) : name_(name) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+        if (fd >= 0) {
+            fd_.reset(fd);
+            direct_ = true;
+        } else if (errno == EINVAL) {
+            fd_ = open_fd(path, O_RDONLY);
+        } else {
+            throw_errno("open " + path);
+        }
+        st_ = stat_fd(fd_.get(), name_);
+        if (!S_ISREG(st_.st_mode) && !S_ISBLK(st_.st_mode))
+            throw errno_error(ENOTBLK, path);
+        size_ = size_of(fd_.get(), st_, name_);
+    }
+
+    const struct stat& stat() const { return st_; }
+    std::uint64_t size() const { return size_; }
+
+    void read_exact(std::uint64_t offset, std::byte* buf, std::size_t len) {
+        std::size_t done = 0;
+        while (done < len) {
+            ssize_t n = ::pread(fd_.get(), buf + done, len - done,
+                                static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EINVAL && direct_) {
+                // An alignment the device refuses: go on through the page cache.
+                if (::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) & ~O_DIRECT) < 0)
+                    throw_errno("read " + name_);
+                direct_ = false;
+                continue;
+            }
+            if (n < 0)
+                throw_errno("read " + name_ + " at offset " + num(offset + done));
+            if (n == 0)
+                throw errno_error(EIO, "read " + name_ + ": ends at " + num(offset + done) +
+                                           ", expected " + num(size_) + " bytes");
+            done += static_cast<std::size_t>(n);
+        }
+    }
+
+  private:
+    std::string name_;
+    unique_fd fd_;
+    struct stat st_;
+    std::uint64_t size_ = 0;
+    bool direct_ = false;
+};
+
+void write_all(int fd, std::uint64_t offset, const std::byte* buf, std::size_t len,
+               const std::string& name) {
+    std::size_t done = 0;
+    while (done < len) {
+        ssize_t n =
+            ::pwrite(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw_errno("write " + name + " at offset " + num(offset + done));
+        if (n == 0)
+            throw errno_error(EIO, "write " + name + " at offset " + num(offset + done));
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+// The refusals that need the CoW file and the snapshot: chain, order, size.
+void check_chain(const cow_file_reader& cow, const snapshot_identity& snap,
+                 std::uint64_t snapshot_bytes) {
+    std::string cow_name = "CoW file " + cow.path().string();
+    if (snap.error != 0)
+        throw errno_error(snap.error, snap.name + " has failed, its data cannot be trusted");
+    if (cow.uuid() != snap.uuid)
+        throw errno_error(EINVAL, "different chain: " + cow_name + " belongs to chain " +
+                                      format_uuid(cow.uuid()) + ", " + snap.name + " to " +
+                                      format_uuid(snap.uuid));
+    if (snap.seqid == 0 || cow.seqid() != snap.seqid - 1)
+        throw errno_error(EINVAL, "wrong order: " + cow_name + " is seqid " + num(cow.seqid()) +
+                                      ", " + snap.name + " is seqid " + num(snap.seqid) +
+                                      "; apply the incrementals in order (the CoW file of seqid " +
+                                      num(snap.seqid - 1) + " goes with this snapshot)");
+    if (cow.device_bytes() != snapshot_bytes)
+        throw errno_error(EINVAL, "size mismatch: " + cow_name + " tracks " +
+                                      num(cow.device_bytes()) + " bytes, " + snap.name + " is " +
+                                      num(snapshot_bytes) + " bytes");
+}
+
+// Bytes the changed blocks hold, the last one clipped to the device's end.
+std::uint64_t changed_bytes(const cow_file_reader& cow) {
+    std::uint64_t bytes = cow.changed_blocks() * cow.block_size();
+    std::uint64_t tail = cow.device_bytes() % cow.block_size();
+    if (tail != 0 && cow.changed(cow.nr_blocks() - 1))
+        bytes -= cow.block_size() - tail;
+    return bytes;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+} // namespace
+
+update_result update_image(const update_params& params, const snapshot_lookup& lookup,
+                           const progress_callback& progress) {
+    auto start = std::chrono::steady_clock::now();
+
+    // 1. Checks. Nothing below opens the image for writing until they pass.
+    cow_file_reader cow(params.cow);
+    struct stat cow_st;
+    if (::stat(params.cow.c_str(), &cow_st) < 0)
+        throw_errno("stat CoW file " + params.cow);
+
+    snapshot_reader snapshot(params.snapshot, "snapshot " + params.snapshot);
+    snapshot_identity snap = lookup(params.snapshot, snapshot.stat());
+    check_chain(cow, snap, snapshot.size());
+
+    const std::string image_name = "image " + params.image;
+    struct stat image_st;
+    if (::stat(params.image.c_str(), &image_st) < 0)
+        throw_errno(image_name);
+    bool image_is_device = S_ISBLK(image_st.st_mode);
+    if (!image_is_device && !S_ISREG(image_st.st_mode))
+        throw errno_error(EINVAL, image_name + ": not a regular file or block device");
+    // O_EXCL on a block device: EBUSY if it is mounted or otherwise in use.
+    int excl = image_is_device ? O_EXCL : 0;
+    std::uint64_t image_bytes;
+    {
+        unique_fd probe = open_fd(params.image, O_RDONLY | excl);
+        image_st = stat_fd(probe.get(), image_name);
+        image_bytes = size_of(probe.get(), image_st, image_name);
+    }
+    if (image_is_device && snap.origin && image_st.st_rdev == *snap.origin)
+        throw errno_error(EINVAL, image_name + " is the snapshot's origin device, not a backup");
+    if (same_file(image_st, snapshot.stat()) || same_file(image_st, cow_st))
+        throw errno_error(EINVAL, image_name + " is the snapshot or the CoW file itself");
+    if (image_bytes != snapshot.size())
+        throw errno_error(EINVAL, "size mismatch: " + image_name + " is " + num(image_bytes) +
+                                      " bytes, " + snap.name + " is " + num(snapshot.size()) +
+                                      " bytes");
+
+    // 2. Copy.
+    unique_fd image = open_fd(params.image, O_WRONLY | excl);
+    if (!same_file(stat_fd(image.get(), image_name), image_st))
+        throw errno_error(EAGAIN, image_name + " was replaced while it was checked");
+
+    const std::uint64_t block_size = cow.block_size();
+    const std::uint64_t device_bytes = cow.device_bytes();
+    const std::uint64_t chunk_blocks = std::max<std::uint64_t>(1, params.max_io / block_size);
+    io_buffer buffer(chunk_blocks * block_size);
+
+    copy_progress state;
+    state.blocks_total = cow.changed_blocks();
+    state.bytes_total = changed_bytes(cow);
+    for (const block_run& run : cow.runs()) {
+        for (std::uint64_t block = run.first; block < run.end();) {
+            std::uint64_t blocks = std::min(chunk_blocks, run.end() - block);
+            std::uint64_t offset = block * block_size;
+            auto len = static_cast<std::size_t>(std::min(blocks * block_size, device_bytes - offset - 1));
+            snapshot.read_exact(offset, buffer.data(), len);
+            write_all(image.get(), offset, buffer.data(), len, image_name);
+            block += blocks;
+            state.blocks_done += blocks;
+            state.bytes_done += len;
+            if (progress) {
+                state.seconds = seconds_since(start);
+                progress(state);
+            }
+        }
+    }
+
+    // 3. Success only once the data is on disk (dattobd #301/#341).
+    if (::fsync(image.get()) < 0)
+        throw_errno("fsync " + image_name);
+    if (::close(image.release()) < 0 && errno != EINTR)
+        throw_errno("close " + image_name);
+
+    // A snapshot that failed during the copy may have returned wrong data
+    // (with ignore-errors, its reads succeed).
+    snapshot_identity after = lookup(params.snapshot, snapshot.stat());
+    if (after.error != 0)
+        throw errno_error(after.error, snap.name + " failed during the copy: " + image_name +
+                                           " is incomplete");
+    if (after.uuid != snap.uuid || after.seqid != snap.seqid)
+        throw errno_error(EIO, snap.name + " changed during the copy: " + image_name +
+                                   " is incomplete");
+
+    update_result result{state.blocks_done, state.bytes_done, seconds_since(start)};
+    if (progress) {
+        state.seconds = result.seconds;
+        progress(state);
+    }
+    return result;
+}
+
+std::string summary_line(const update_result& result) {
+    double mib_copied = static_cast<double>(result.bytes) / static_cast<double>(mib);
+    double rate = result.seconds > 0 ? mib_copied / result.seconds : 0;
+    char text[160];
+    std::snprintf(text, sizeof text, "update-img: copied %llu blocks (%.1f MiB) in %.2f s (%.1f MiB/s)",
+                  static_cast<unsigned long long>(result.blocks), mib_copied, result.seconds, rate);
+    return text;
+}
+
+std::string progress_line(const copy_progress& progress) {
+    unsigned percent =
+        progress.bytes_total == 0
+            ? 100
+            : static_cast<unsigned>(progress.bytes_done * 100 / progress.bytes_total);
+    double rate = progress.seconds > 0 ? static_cast<double>(progress.bytes_done) /
+                                             static_cast<double>(mib) / progress.seconds
+                                       : 0;
+    char text[64];
+    std::snprintf(text, sizeof text, ", %.1f MiB/s", rate);
+    return "update-img: " + std::string(percent < 10 ? "  " : percent < 100 ? " " : "") +
+           std::to_string(percent) + "% " + format_size(progress.bytes_done) + " of " +
+           format_size(progress.bytes_total) + text;
+}
+
+} // namespace bsnap::upd

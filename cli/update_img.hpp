@@ -1,0 +1,78 @@
+// update-img: bring a backup image up to date with a snapshot, copying only
+// the blocks that the previous snapshot's CoW file marks as changed.
+//
+// Everything is checked before the image is opened for writing, so a refusal
+// leaves it untouched: the CoW file (cow_file_reader), that it belongs to the
+// snapshot's chain (same UUID) and is the one just before it (its seqid is the
+// snapshot's - 1), that the snapshot has not failed, and that the snapshot,
+// the CoW file's device and the image have the same size. Success means the
+// changed blocks were written and fsync()ed, and the snapshot still had not
+// failed once they were read.
+//
+// Which snapshot a device shows is asked through a snapshot_lookup, so that
+// tests can stand a regular file in for /dev/bsnapN (the real one is in
+// snapshot_device.hpp).
+#pragma once
+
+#include <bsnap/uuid.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+namespace bsnap::upd {
+
+// What the module says about the snapshot a device shows.
+struct snapshot_identity {
+    std::string name;  // for messages: "snapshot /dev/bsnap3"
+    bsnap::uuid uuid{};
+    std::uint64_t seqid = 0;
+    int error = 0;                // errno of a failure the module stored, 0 if none
+    std::optional<dev_t> origin;  // the traced device, which must never be the image
+};
+
+// Identifies the snapshot shown by the device at path (already opened; st is
+// its fstat). Throws std::system_error if it is not a usable snapshot.
+using snapshot_lookup =
+    std::function<snapshot_identity(const std::string& path, const struct stat& st)>;
+
+struct copy_progress {
+    std::uint64_t blocks_done = 0;
+    std::uint64_t blocks_total = 0;
+    std::uint64_t bytes_done = 0;
+    std::uint64_t bytes_total = 0;
+    double seconds = 0;
+};
+
+// Called after every write, and once more at the end.
+using progress_callback = std::function<void(const copy_progress&)>;
+
+struct update_params {
+    std::string snapshot; // /dev/bsnapN
+    std::string cow;      // the previous snapshot's CoW file
+    std::string image;    // a regular file or block device the size of the origin
+    std::uint64_t max_io = 4 * 1024 * 1024; // bytes per read and write
+};
+
+struct update_result {
+    std::uint64_t blocks = 0; // changed blocks copied
+    std::uint64_t bytes = 0;  // bytes copied (the last block may be partial)
+    double seconds = 0;
+};
+
+// Throws: cow_format_error (EBADMSG) for a bad CoW file; EINVAL for another
+// chain, a wrong order, a size mismatch or an image that is the origin
+// itself; the snapshot's stored errno if it failed; the errno of any failed
+// open, read, write or fsync.
+update_result update_image(const update_params& params, const snapshot_lookup& lookup,
+                           const progress_callback& progress = {});
+
+// "update-img: copied 12 blocks (0.0 MiB) in 0.01 s (4.7 MiB/s)"
+std::string summary_line(const update_result& result);
+
+// "update-img:  42% 1.2 GiB of 2.9 GiB, 310.5 MiB/s" (no newline)
+std::string progress_line(const copy_progress& progress);
+
+} // namespace bsnap::upd

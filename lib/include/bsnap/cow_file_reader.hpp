@@ -1,0 +1,175 @@
+// Reading a CoW file written by the module (format: <uapi/bsnap_cow.h>): its
+// header, checked, and its change bitmap as runs of changed blocks.
+//
+// The module writes the header and the bitmap straight to the file's disk
+// blocks, so the page cache may hold an older copy: the file is read with
+// O_DIRECT, or, where the filesystem refuses it, buffered after dropping the
+// cached pages (posix_fadvise DONTNEED).
+//
+// A file is refused with a cow_format_error (EBADMSG) unless it is a complete,
+// consistent, cleanly closed file of a version this build reads; what() reads
+// "CoW file <path>: <problem>: Bad message", e.g.
+//   "CoW file /cow: bad magic 0x0 (not a bsnap CoW file)"
+//   "CoW file /cow: truncated: bitmap ends at 8192, file is 6000 bytes"
+//   "CoW file /cow: not clean (not closed properly: its change bitmap may be incomplete)"
+//   "CoW file /cow: checksum mismatch (header says 0x1234abcd, computed 0x5678ef01)"
+// Errors reading the file are std::system_error with their errno.
+#pragma once
+
+#include "bsnap/errors.hpp"
+#include "bsnap/uuid.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <iterator>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bsnap {
+
+// Why a CoW file was refused.
+enum class cow_problem {
+    bad_magic,           // not a bsnap CoW file
+    unsupported_version, // newer (or older) than this build reads
+    bad_checksum,        // the header's crc does not match its contents
+    bad_header,          // sizes or offsets impossible or inconsistent
+    truncated,           // shorter than its header says
+    not_clean,           // not closed properly: the bitmap may be incomplete
+    bad_bitmap,          // set bits do not match the header's changed_blocks
+};
+
+class cow_format_error : public format_error {
+  public:
+    cow_format_error(cow_problem problem, const std::string& context);
+    cow_problem problem() const { return problem_; }
+
+  private:
+    cow_problem problem_;
+};
+
+// The header's fields in host byte order.
+struct cow_header {
+    std::uint64_t magic = 0;
+    std::uint32_t version = 0;
+    std::uint32_t flags = 0; // BSNAP_COW_*
+    std::uint32_t header_size = 0;
+    std::uint32_t block_size = 0;
+    bsnap::uuid uuid{};
+    std::uint64_t seqid = 0;
+    std::uint64_t device_sectors = 0;
+    std::uint64_t nr_blocks = 0;
+    std::uint64_t file_size = 0;
+    std::uint64_t bitmap_off = 0;
+    std::uint64_t bitmap_len = 0;
+    std::uint64_t index_off = 0;
+    std::uint64_t index_len = 0;
+    std::uint64_t data_off = 0;
+    std::uint64_t data_used = 0;
+    std::uint64_t changed_blocks = 0;
+    std::uint32_t crc = 0;
+
+    std::uint64_t device_bytes() const { return device_sectors * 512; }
+    bool operator==(const cow_header&) const = default;
+};
+
+// Decodes the on-disk header (at least sizeof(bsnap_cow_header) bytes) and
+// checks it on its own: magic, version, crc, sizes and the layout of the
+// regions within file_size. name: what messages call the file ("CoW file /x").
+// Throws cow_format_error. Does not look at CLEAN (the caller decides).
+cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string& name);
+
+// zlib's crc32() of the on-disk header with its crc field taken as zero.
+std::uint32_t cow_header_crc(std::span<const std::byte> bytes);
+
+// A run of consecutive changed blocks.
+struct block_run {
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+
+    std::uint64_t end() const { return first + count; }
+    bool operator==(const block_run&) const = default;
+};
+
+// The maximal runs of set bits of a bitmap of nr_bits bits (bit b: byte b / 8,
+// bit b % 8, least significant first), in increasing order. A view: the
+// bitmap must outlive it.
+class block_runs {
+  public:
+    class iterator {
+      public:
+        using value_type = block_run;
+        using difference_type = std::ptrdiff_t;
+
+        iterator() = default;
+        const block_run& operator*() const { return run_; }
+        const block_run* operator->() const { return &run_; }
+        iterator& operator++();
+        iterator operator++(int) {
+            iterator old = *this;
+            ++*this;
+            return old;
+        }
+        bool operator==(const iterator& other) const {
+            return bits_ == other.bits_ && run_ == other.run_;
+        }
+        bool operator==(std::default_sentinel_t) const { return run_.count == 0; }
+
+      private:
+        friend class block_runs;
+        iterator(const std::uint8_t* bits, std::uint64_t nr_bits, std::uint64_t from);
+
+        const std::uint8_t* bits_ = nullptr;
+        std::uint64_t nr_bits_ = 0;
+        block_run run_; // count 0: the end
+    };
+
+    block_runs(std::span<const std::uint8_t> bitmap, std::uint64_t nr_bits);
+    iterator begin() const { return iterator(bitmap_.data(), nr_bits_, 0); }
+    std::default_sentinel_t end() const { return {}; }
+
+  private:
+    std::span<const std::uint8_t> bitmap_;
+    std::uint64_t nr_bits_;
+};
+
+// Set bits among the first nr_bits bits of bitmap.
+std::uint64_t count_set_bits(std::span<const std::uint8_t> bitmap, std::uint64_t nr_bits);
+
+class cow_file_reader {
+  public:
+    // Opens, reads and checks the file: header as in decode_cow_header, the
+    // regions inside the file on disk, CLEAN set, and a bitmap whose set bits
+    // number exactly changed_blocks, none past nr_blocks. Throws
+    // cow_format_error, or std::system_error "open <path>: ..." /
+    // "read CoW file <path>: ..." for I/O errors.
+    explicit cow_file_reader(const std::filesystem::path& path);
+
+    const std::filesystem::path& path() const { return path_; }
+    const cow_header& header() const { return header_; }
+
+    const bsnap::uuid& uuid() const { return header_.uuid; }
+    std::uint64_t seqid() const { return header_.seqid; }
+    std::uint32_t flags() const { return header_.flags; }
+    std::uint64_t device_sectors() const { return header_.device_sectors; }
+    std::uint64_t device_bytes() const { return header_.device_bytes(); }
+    std::uint64_t nr_blocks() const { return header_.nr_blocks; }
+    std::uint32_t block_size() const { return header_.block_size; }
+    std::uint64_t changed_blocks() const { return header_.changed_blocks; }
+    // True if O_DIRECT was refused and the file was read through the page cache.
+    bool buffered() const { return buffered_; }
+
+    // The bitmap's first ceil(nr_blocks / 8) bytes.
+    std::span<const std::uint8_t> bitmap() const { return bitmap_; }
+    bool changed(std::uint64_t block) const;
+    block_runs runs() const { return block_runs(bitmap_, header_.nr_blocks); }
+
+  private:
+    std::filesystem::path path_;
+    cow_header header_;
+    std::vector<std::uint8_t> bitmap_;
+    bool buffered_ = false;
+};
+
+} // namespace bsnap

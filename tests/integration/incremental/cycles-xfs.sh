@@ -1,0 +1,3 @@
+#!/bin/bash
+# bsnap-vm: timeout=900
+exec bash "$(dirname "$0")/cycles.bash" xfs

@@ -1,0 +1,267 @@
+#include "cow_test_files.hpp"
+
+#include <bsnap/cow_file_reader.hpp>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <random>
+
+using namespace bsnap;
+using namespace bsnap_test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::vector<block_run> runs_of(const block_runs& runs) {
+    std::vector<block_run> out;
+    for (const block_run& run : runs)
+        out.push_back(run);
+    return out;
+}
+
+// The problem a refused file is refused for; fails the test if it is read.
+cow_problem refusal(const std::string& path, std::string* message = nullptr) {
+    try {
+        cow_file_reader reader(path);
+    } catch (const cow_format_error& e) {
+        CHECK(e.code().value() == EBADMSG);
+        if (message)
+            *message = e.what();
+        return e.problem();
+    }
+    FAIL("the CoW file was accepted: " << path);
+    return {};
+}
+
+// 130 full blocks and a last one of 1 KiB.
+constexpr std::uint64_t device_sectors = 130 * 8 + 2;
+
+} // namespace
+
+TEST_CASE("a valid CoW file is read with its header and changed runs", "[cow]") {
+    temp_directory dir;
+    std::vector<std::uint64_t> changed = {0, 1, 2, 7, 8, 63, 64, 65, 100, 130};
+    cow_builder cow(device_sectors, changed);
+    cow.f.seqid = 7;
+    cow.seal();
+    cow.write(dir / "cow");
+
+    cow_file_reader reader(dir / "cow");
+    CHECK(reader.uuid() == test_uuid);
+    CHECK(reader.seqid() == 7);
+    CHECK(reader.flags() == (BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY));
+    CHECK(reader.device_sectors() == device_sectors);
+    CHECK(reader.device_bytes() == device_sectors * 512);
+    CHECK(reader.nr_blocks() == 131);
+    CHECK(reader.block_size() == 4096);
+    CHECK(reader.changed_blocks() == changed.size());
+    CHECK(reader.bitmap().size() == 17); // ceil(131 / 8), not the padded bitmap_len
+    CHECK(reader.header().file_size == cow.f.file_size);
+    CHECK(reader.changed(7));
+    CHECK_FALSE(reader.changed(6));
+    CHECK(reader.changed(130));
+    CHECK_FALSE(reader.changed(131));
+
+    std::vector<block_run> expected = {{0, 3}, {7, 2}, {63, 3}, {100, 1}, {130, 1}};
+    CHECK(runs_of(reader.runs()) == expected);
+}
+
+TEST_CASE("a CoW file with no changed block has no runs", "[cow]") {
+    temp_directory dir;
+    cow_builder(device_sectors, {}).write(dir / "cow");
+    cow_file_reader reader(dir / "cow");
+    CHECK(reader.changed_blocks() == 0);
+    CHECK(reader.runs().begin() == std::default_sentinel);
+}
+
+TEST_CASE("runs match a bit-by-bit scan of the bitmap", "[cow]") {
+    std::mt19937_64 random(42);
+    for (std::uint64_t nr_bits : {1u, 7u, 8u, 9u, 63u, 64u, 65u, 200u, 1000u, 4099u}) {
+        for (int density : {0, 1, 50, 99, 100}) {
+            std::vector<std::uint8_t> bitmap((nr_bits + 7) / 8, 0);
+            std::vector<bool> bits(nr_bits);
+            // Long stretches of ones and zeros, so words are skipped too.
+            bool value = false;
+            for (std::uint64_t b = 0; b < nr_bits; ++b) {
+                if (random() % 100 < 10)
+                    value = static_cast<int>(random() % 100) < density;
+                bits[b] = density == 100 || (density != 0 && value);
+                if (bits[b])
+                    bitmap[b / 8] |= std::uint8_t(1u << (b % 8));
+            }
+            std::vector<block_run> expected;
+            std::uint64_t set = 0;
+            for (std::uint64_t b = 0; b < nr_bits; ++b) {
+                if (!bits[b])
+                    continue;
+                ++set;
+                if (!expected.empty() && expected.back().end() == b)
+                    ++expected.back().count;
+                else
+                    expected.push_back({b, 1});
+            }
+            INFO("nr_bits " << nr_bits << ", density " << density);
+            CHECK(runs_of(block_runs(bitmap, nr_bits)) == expected);
+            CHECK(count_set_bits(bitmap, nr_bits) == set);
+        }
+    }
+}
+
+TEST_CASE("runs ignore bits past the end and stop at the last bit", "[cow]") {
+    std::vector<std::uint8_t> bitmap = {0xff, 0xff};
+    CHECK(runs_of(block_runs(bitmap, 12)) == std::vector<block_run>{{0, 12}});
+    CHECK(count_set_bits(bitmap, 12) == 12);
+    bitmap = {0x00, 0x80};
+    CHECK(runs_of(block_runs(bitmap, 16)) == std::vector<block_run>{{15, 1}});
+    CHECK(runs_of(block_runs(bitmap, 15)).empty());
+}
+
+TEST_CASE("a CoW file with a bad magic is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1});
+    cow.f.magic = 0x1122334455667788;
+    cow.seal();
+    cow.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_magic);
+    CHECK(message == "CoW file " + dir / "cow" +
+                         ": bad magic 0x1122334455667788 (not a bsnap CoW file): Bad message");
+
+    write_all(dir / "text", std::vector<char>(10000, 'x'));
+    CHECK(refusal(dir / "text") == cow_problem::bad_magic);
+}
+
+TEST_CASE("a CoW file of a newer format version is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1});
+    cow.f.version = BSNAP_COW_VERSION + 1;
+    cow.seal();
+    cow.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::unsupported_version);
+    CHECK_THAT(message, Contains("format version 2 is newer than this tool reads (1)"));
+
+    cow.f.version = 0;
+    cow.seal();
+    cow.write(dir / "cow");
+    CHECK(refusal(dir / "cow") == cow_problem::unsupported_version);
+}
+
+TEST_CASE("a CoW file whose header checksum does not match is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1});
+    cow.f.seqid = 2; // after seal(): the crc is the one of seqid 1
+    cow.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_checksum);
+    CHECK_THAT(message, Contains(": checksum mismatch (header says 0x"));
+}
+
+TEST_CASE("a truncated CoW file is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1, 2});
+    std::uint64_t bitmap_end = cow.f.bitmap_off + cow.f.bitmap_len;
+
+    cow.write(dir / "cow", 6000); // inside the bitmap
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::truncated);
+    CHECK(message == "CoW file " + dir / "cow" + ": truncated: bitmap ends at " +
+                         std::to_string(bitmap_end) + ", file is 6000 bytes: Bad message");
+
+    cow.write(dir / "cow", cow.f.file_size - 4096); // bitmap whole, data cut
+    CHECK(refusal(dir / "cow", &message) == cow_problem::truncated);
+    CHECK_THAT(message, Contains("truncated: header says " + std::to_string(cow.f.file_size) +
+                                 " bytes, file is"));
+
+    cow.write(dir / "cow", 100); // inside the header
+    CHECK(refusal(dir / "cow", &message) == cow_problem::truncated);
+    CHECK_THAT(message, Contains("truncated: header ends at 4096, file is 100 bytes"));
+
+    cow.write(dir / "cow", 0);
+    CHECK(refusal(dir / "cow") == cow_problem::truncated);
+}
+
+TEST_CASE("a CoW file not marked clean is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1});
+    cow.f.flags = BSNAP_COW_INDEX_ONLY;
+    cow.seal();
+    cow.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::not_clean);
+    CHECK(message == "CoW file " + dir / "cow" +
+                         ": not clean (not closed properly: its change bitmap may be "
+                         "incomplete): Bad message");
+}
+
+TEST_CASE("a CoW file whose bitmap disagrees with changed_blocks is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1, 2, 3});
+    cow.set(50); // four bits set, the header says three
+    cow.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_bitmap);
+    CHECK_THAT(message, Contains("bitmap has 4 changed blocks, header says 3"));
+
+    cow_builder fewer(device_sectors, {1, 2, 3});
+    fewer.bitmap[0] = 0; // no bit set, the header says three
+    fewer.write(dir / "cow");
+    CHECK(refusal(dir / "cow") == cow_problem::bad_bitmap);
+
+    // A bit for block 131 of a 131-block device.
+    cow_builder past(device_sectors, {1});
+    past.bitmap[131 / 8] |= 1u << (131 % 8);
+    past.f.changed_blocks = 2;
+    past.seal();
+    past.write(dir / "cow");
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_bitmap);
+    CHECK_THAT(message, Contains("bitmap has bits set past the last block (130)"));
+}
+
+TEST_CASE("a CoW file whose regions lie outside the file is refused", "[cow]") {
+    temp_directory dir;
+    auto refused = [&dir](auto change, const std::string& expected) {
+        cow_builder cow(device_sectors, {1});
+        change(cow.f);
+        cow.seal();
+        cow.write(dir / "cow");
+        std::string message;
+        CHECK(refusal(dir / "cow", &message) == cow_problem::bad_header);
+        CHECK_THAT(message, Contains(expected));
+    };
+    using fields = cow_builder::fields;
+    refused([](fields& f) { f.bitmap_off = f.file_size; },
+            "bad header: bitmap [" + std::to_string(cow_builder(device_sectors, {}).f.file_size));
+    refused([](fields& f) { f.bitmap_off = 1024; }, "starts before the end of the header");
+    refused([](fields& f) { f.bitmap_off = UINT64_MAX - 10; }, "ends past file_size");
+    refused([](fields& f) { f.index_off = f.bitmap_off; }, "index [");
+    refused([](fields& f) { f.data_off = f.file_size - 4096; }, "data [");
+    refused([](fields& f) { f.data_used = 1000; }, "data [");
+    refused([](fields& f) { f.bitmap_len = 16; }, "bitmap of 16 bytes cannot hold 131 blocks");
+    refused([](fields& f) { f.index_len = 8; }, "index of 8 bytes cannot hold 131 blocks");
+    refused([](fields& f) { f.nr_blocks = 132; }, "nr_blocks 132, but a device of 1042 sectors");
+    refused([](fields& f) { f.block_size = 3000; }, "block size 3000");
+    refused([](fields& f) { f.header_size = 512; }, "header size 512, expected 4096");
+    refused([](fields& f) { f.flags |= 0x80; }, "unknown flags 0x80");
+    refused([](fields& f) { f.seqid = 0; }, "seqid 0");
+    refused([](fields& f) { f.changed_blocks = 200; }, "changed_blocks 200 exceeds nr_blocks");
+}
+
+TEST_CASE("a CoW file that cannot be opened reports the errno", "[cow]") {
+    temp_directory dir;
+    try {
+        cow_file_reader reader(dir / "missing");
+        FAIL("opened a missing file");
+    } catch (const cow_format_error&) {
+        FAIL("a missing file is not a format error");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() == ENOENT);
+        CHECK_THAT(e.what(), Contains(dir / "missing"));
+    }
+    try {
+        cow_file_reader reader(dir.path);
+        FAIL("opened a directory");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() != 0);
+        CHECK(e.code().value() != EBADMSG);
+    }
+}

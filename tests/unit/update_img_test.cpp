@@ -1,0 +1,310 @@
+#include "cow_test_files.hpp"
+#include "snapshot_device.hpp"
+#include "update_img.hpp"
+
+#include <bsnap/cow_file_reader.hpp>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <random>
+#include <sys/sysmacros.h>
+
+using namespace bsnap;
+using namespace bsnap::upd;
+using namespace bsnap_test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+constexpr std::uint64_t block = 4096;
+// 130 full blocks and a last one of 1 KiB.
+constexpr std::uint64_t device_sectors = 130 * 8 + 2;
+constexpr std::uint64_t device_bytes = device_sectors * 512;
+
+std::vector<char> random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 random(seed);
+    std::vector<char> bytes(n);
+    for (char& c : bytes)
+        c = static_cast<char>(random());
+    return bytes;
+}
+
+// A snapshot (a regular file standing in for /dev/bsnapN), an image holding
+// other bytes, and the previous snapshot's CoW file.
+struct fixture {
+    temp_directory dir;
+    std::string snapshot = dir / "snapshot";
+    std::string image = dir / "image";
+    std::string cow = dir / "cow";
+    std::vector<char> snapshot_bytes = random_bytes(device_bytes, 1);
+    std::vector<char> image_bytes = random_bytes(device_bytes, 2);
+    snapshot_identity identity{"snapshot " + snapshot, test_uuid, 2, 0, std::nullopt};
+    int lookups = 0;
+
+    fixture(const std::vector<std::uint64_t>& changed = {0, 1, 2, 7, 8, 63, 64, 65, 100, 130}) {
+        write_all(snapshot, snapshot_bytes);
+        write_all(image, image_bytes);
+        cow_builder(device_sectors, changed).write(cow); // seqid 1
+    }
+
+    snapshot_lookup lookup() {
+        return [this](const std::string& path, const struct stat& st) {
+            CHECK(path == snapshot);
+            CHECK(S_ISREG(st.st_mode));
+            ++lookups;
+            return identity;
+        };
+    }
+
+    update_params params(std::uint64_t max_io = 4 * 1024 * 1024) const {
+        return {snapshot, cow, image, max_io};
+    }
+
+    // The image expected after copying these blocks from the snapshot.
+    std::vector<char> expected(const std::vector<std::uint64_t>& changed) const {
+        std::vector<char> bytes = image_bytes;
+        for (std::uint64_t b : changed) {
+            std::uint64_t end = std::min(device_bytes, (b + 1) * block);
+            std::copy(snapshot_bytes.begin() + static_cast<std::ptrdiff_t>(b * block),
+                      snapshot_bytes.begin() + static_cast<std::ptrdiff_t>(end),
+                      bytes.begin() + static_cast<std::ptrdiff_t>(b * block));
+        }
+        return bytes;
+    }
+
+    // The errno update_image fails with; the image must be untouched.
+    int refused(std::string* message = nullptr) {
+        int err = 0;
+        try {
+            update_image(params(), lookup());
+            FAIL("update_image succeeded");
+        } catch (const std::system_error& e) {
+            err = e.code().value();
+            if (message)
+                *message = e.what();
+        }
+        CHECK(read_all(image) == image_bytes);
+        return err;
+    }
+};
+
+} // namespace
+
+TEST_CASE("update-img copies exactly the changed blocks, the last one partial", "[update-img]") {
+    std::vector<std::uint64_t> changed = {0, 1, 2, 7, 8, 63, 64, 65, 100, 130};
+    // 8 KiB I/Os split the runs; 4 MiB ones take each run whole.
+    for (std::uint64_t max_io : {block, 2 * block, 3 * block, 4 * 1024 * 1024ul}) {
+        INFO("max_io " << max_io);
+        fixture fx(changed);
+        std::vector<copy_progress> calls;
+        update_result result =
+            update_image(fx.params(max_io), fx.lookup(),
+                         [&calls](const copy_progress& p) { calls.push_back(p); });
+        CHECK(read_all(fx.image) == fx.expected(changed));
+        CHECK(result.blocks == changed.size());
+        CHECK(result.bytes == (changed.size() - 1) * block + 1024);
+        CHECK(fx.lookups == 2); // before the copy, and after it for a failure
+        REQUIRE_FALSE(calls.empty());
+        CHECK(calls.back().blocks_done == changed.size());
+        CHECK(calls.back().blocks_total == changed.size());
+        CHECK(calls.back().bytes_done == result.bytes);
+        CHECK(calls.back().bytes_total == result.bytes);
+        if (max_io == block)
+            CHECK(calls.size() == changed.size() + 1);
+    }
+}
+
+TEST_CASE("update-img copies long runs in several I/Os", "[update-img]") {
+    std::vector<std::uint64_t> changed;
+    for (std::uint64_t b = 3; b < 131; ++b)
+        if (b < 60 || b > 70)
+            changed.push_back(b);
+    fixture fx(changed);
+    update_result result = update_image(fx.params(5 * block), fx.lookup());
+    CHECK(read_all(fx.image) == fx.expected(changed));
+    CHECK(result.blocks == changed.size());
+}
+
+TEST_CASE("update-img with no changed block leaves the image as it was", "[update-img]") {
+    fixture fx(std::vector<std::uint64_t>{});
+    update_result result = update_image(fx.params(), fx.lookup());
+    CHECK(result.blocks == 0);
+    CHECK(result.bytes == 0);
+    CHECK(read_all(fx.image) == fx.image_bytes);
+}
+
+TEST_CASE("update-img refuses another chain without writing", "[update-img]") {
+    fixture fx;
+    fx.identity.uuid[15] ^= 1;
+    std::string message;
+    CHECK(fx.refused(&message) == EINVAL);
+    CHECK_THAT(message, Contains("different chain: CoW file " + fx.cow +
+                                 " belongs to chain 10325476-98ba-dcfe-0123-456789abcdef, "
+                                 "snapshot " +
+                                 fx.snapshot + " to 10325476-98ba-dcfe-0123-456789abcdee"));
+}
+
+TEST_CASE("update-img refuses a CoW file out of order without writing", "[update-img]") {
+    for (std::uint64_t seqid : {0, 1, 3, 10}) {
+        INFO("snapshot seqid " << seqid);
+        fixture fx;
+        fx.identity.seqid = seqid;
+        std::string message;
+        CHECK(fx.refused(&message) == EINVAL);
+        CHECK_THAT(message, Contains("wrong order: CoW file " + fx.cow + " is seqid 1, snapshot " +
+                                     fx.snapshot + " is seqid " + std::to_string(seqid) +
+                                     "; apply the incrementals in order"));
+    }
+}
+
+TEST_CASE("update-img refuses a failed snapshot without writing", "[update-img]") {
+    fixture fx;
+    fx.identity.error = EIO;
+    std::string message;
+    CHECK(fx.refused(&message) == EIO);
+    CHECK_THAT(message, Contains("has failed"));
+}
+
+TEST_CASE("update-img refuses size mismatches without writing", "[update-img]") {
+    SECTION("image larger than the snapshot") {
+        fixture fx;
+        fx.image_bytes.resize(device_bytes + 512, 'x');
+        write_all(fx.image, fx.image_bytes);
+        std::string message;
+        CHECK(fx.refused(&message) == EINVAL);
+        CHECK_THAT(message, Contains("size mismatch: image " + fx.image + " is " +
+                                     std::to_string(device_bytes + 512) + " bytes"));
+    }
+    SECTION("snapshot of another size than the CoW file's device") {
+        fixture fx;
+        fx.snapshot_bytes.resize(device_bytes - 512);
+        write_all(fx.snapshot, fx.snapshot_bytes);
+        fx.image_bytes.resize(device_bytes - 512);
+        write_all(fx.image, fx.image_bytes);
+        std::string message;
+        CHECK(fx.refused(&message) == EINVAL);
+        CHECK_THAT(message, Contains("size mismatch: CoW file"));
+    }
+}
+
+TEST_CASE("update-img refuses a bad CoW file without writing", "[update-img]") {
+    fixture fx;
+    cow_builder cow(device_sectors, {1, 2});
+    cow.f.seqid = 1;
+    cow.f.flags = 0; // not clean
+    cow.seal();
+    cow.write(fx.cow);
+    std::string message;
+    CHECK(fx.refused(&message) == EBADMSG);
+    CHECK_THAT(message, Contains("not clean"));
+    CHECK(fx.lookups == 0);
+
+    cow.f.flags = BSNAP_COW_CLEAN;
+    cow.seal();
+    cow.write(fx.cow, 5000);
+    CHECK(fx.refused(&message) == EBADMSG);
+    CHECK_THAT(message, Contains("truncated"));
+}
+
+TEST_CASE("update-img refuses an image that is not a backup", "[update-img]") {
+    SECTION("missing: not created") {
+        fixture fx;
+        std::filesystem::remove(fx.image);
+        CHECK_THROWS_WITH(update_image(fx.params(), fx.lookup()),
+                          Contains("image " + fx.image + ": No such file or directory"));
+        CHECK_FALSE(std::filesystem::exists(fx.image));
+    }
+    SECTION("the snapshot itself") {
+        fixture fx;
+        fx.image = fx.snapshot;
+        fx.image_bytes = fx.snapshot_bytes;
+        CHECK(fx.refused() == EINVAL);
+    }
+    SECTION("a directory") {
+        fixture fx;
+        update_params params = fx.params();
+        params.image = fx.dir.path.string();
+        CHECK_THROWS_WITH(update_image(params, fx.lookup()),
+                          Contains("not a regular file or block device"));
+    }
+}
+
+TEST_CASE("a lookup that refuses the device stops update-img before writing", "[update-img]") {
+    fixture fx;
+    auto refuse = [](const std::string& path, const struct stat&) -> snapshot_identity {
+        throw errno_error(ENOTBLK, path);
+    };
+    CHECK_THROWS_WITH(update_image(fx.params(), refuse), Contains("Block device required"));
+    CHECK(read_all(fx.image) == fx.image_bytes);
+}
+
+TEST_CASE("a snapshot that fails during the copy makes update-img fail", "[update-img]") {
+    fixture fx;
+    auto lookup = [&fx](const std::string&, const struct stat&) {
+        snapshot_identity id = fx.identity;
+        if (fx.lookups++ > 0)
+            id.error = ENOSPC; // the CoW file filled up while we copied
+        return id;
+    };
+    try {
+        update_image(fx.params(), lookup);
+        FAIL("update_image succeeded");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() == ENOSPC);
+        CHECK_THAT(e.what(), Contains("failed during the copy: image " + fx.image +
+                                      " is incomplete"));
+    }
+}
+
+TEST_CASE("the summary and progress lines", "[update-img]") {
+    CHECK(summary_line({12, 12 * 4096, 0.5}) ==
+          "update-img: copied 12 blocks (0.0 MiB) in 0.50 s (0.1 MiB/s)");
+    CHECK(summary_line({2560, 10 * 1024 * 1024, 2}) ==
+          "update-img: copied 2560 blocks (10.0 MiB) in 2.00 s (5.0 MiB/s)");
+    CHECK(summary_line({0, 0, 0}) == "update-img: copied 0 blocks (0.0 MiB) in 0.00 s (0.0 MiB/s)");
+
+    copy_progress p{1, 4, 1024 * 1024, 4 * 1024 * 1024, 0.5};
+    CHECK(progress_line(p) == "update-img:  25% 1 MiB of 4 MiB, 2.0 MiB/s");
+    p.bytes_done = p.bytes_total;
+    CHECK(progress_line(p) == "update-img: 100% 4 MiB of 4 MiB, 8.0 MiB/s");
+    CHECK(progress_line({}) == "update-img: 100% 0 B of 0 B, 0.0 MiB/s");
+}
+
+TEST_CASE("bsnap's block major is read from /proc/devices", "[update-img]") {
+    const std::string text = "Character devices:\n  1 mem\n 10 misc\n252 bsnap-ctl\n254 bsnap\n"
+                             "\nBlock devices:\n  7 loop\n  8 sd\n251 bsnapx\n252 bsnap\n";
+    CHECK(block_major(text, "bsnap") == 252u);
+    CHECK(block_major(text, "loop") == 7u);
+    CHECK(block_major(text, "bsnap-ctl") == std::nullopt); // a character device only
+    CHECK(block_major("Block devices:\n259 blkext\n", "bsnap") == std::nullopt);
+    CHECK(block_major("", "bsnap") == std::nullopt);
+}
+
+TEST_CASE("the real lookup refuses devices that are not bsnap snapshots", "[update-img]") {
+    temp_directory dir;
+    write_all(dir / "devices", std::vector<char>{});
+    {
+        std::ofstream(dir / "devices") << "Character devices:\n  1 mem\n\nBlock devices:\n"
+                                          "  8 sd\n252 bsnap\n";
+    }
+    struct stat st {};
+    st.st_mode = S_IFREG | 0644;
+    CHECK_THROWS_WITH(identify_bsnap_snapshot("/x", st, dir / "devices"),
+                      "/x: Block device required");
+
+    st.st_mode = S_IFBLK | 0600;
+    st.st_rdev = makedev(8, 1);
+    CHECK_THROWS_WITH(identify_bsnap_snapshot("/dev/sda1", st, dir / "devices"),
+                      "/dev/sda1 is not a bsnap snapshot device (major 8, bsnap's is 252): "
+                      "Invalid argument");
+
+    {
+        std::ofstream(dir / "devices") << "Block devices:\n  8 sd\n";
+    }
+    try {
+        identify_bsnap_snapshot("/dev/bsnap0", st, dir / "devices");
+        FAIL("no bsnap major, yet accepted");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() == ENOENT);
+        CHECK_THAT(e.what(), Contains("bsnap module not loaded"));
+    }
+}
