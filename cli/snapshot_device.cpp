@@ -53,7 +53,8 @@ snapshot_identity identify_bsnap_snapshot(const std::string& path, const struct 
     std::optional<unsigned> major = block_major(text.str(), BSNAP_DEV_PREFIX);
     if (!major)
         throw errno_error(ENOENT, "bsnap module not loaded (no block driver \"" BSNAP_DEV_PREFIX
-                                  "\" in " + proc_devices.string() + ")");
+                                  "\" in " +
+                                      proc_devices.string() + ")");
     if (::major(st.st_rdev) != *major)
         throw errno_error(EINVAL, path + " is not a bsnap snapshot device (major " +
                                       std::to_string(::major(st.st_rdev)) + ", bsnap's is " +
@@ -70,6 +71,8 @@ snapshot_identity identify_bsnap_snapshot(const std::string& path, const struct 
     id.uuid = info.uuid;
     id.seqid = info.seqid;
     id.error = info.error;
+    if (id.error == 0 && (info.state & BSNAP_STATE_FAILED))
+        id.error = EIO; // failed, with no errno stored
     struct stat origin;
     if (!info.bdev_path.empty() && ::stat(info.bdev_path.c_str(), &origin) == 0 &&
         S_ISBLK(origin.st_mode))

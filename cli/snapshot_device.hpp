@@ -19,8 +19,8 @@ std::optional<unsigned> block_major(std::string_view proc_devices, std::string_v
 // Throws ENOTBLK if st is not a block device, ENOENT if bsnap has no block
 // major (module not loaded), EINVAL if the device is not bsnap's or its minor
 // is not in snapshot mode, or the errno of the info call.
-snapshot_identity identify_bsnap_snapshot(const std::string& path, const struct stat& st,
-                                          const std::filesystem::path& proc_devices =
-                                              proc_devices_path);
+snapshot_identity
+identify_bsnap_snapshot(const std::string& path, const struct stat& st,
+                        const std::filesystem::path& proc_devices = proc_devices_path);
 
 } // namespace bsnap::upd

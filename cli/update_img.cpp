@@ -93,8 +93,8 @@ class snapshot_reader {
     void read_exact(std::uint64_t offset, std::byte* buf, std::size_t len) {
         std::size_t done = 0;
         while (done < len) {
-            ssize_t n = ::pread(fd_.get(), buf + done, len - done,
-                                static_cast<off_t>(offset + done));
+            ssize_t n =
+                ::pread(fd_.get(), buf + done, len - done, static_cast<off_t>(offset + done));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0 && errno == EINVAL && direct_) {
@@ -125,8 +125,7 @@ void write_all(int fd, std::uint64_t offset, const std::byte* buf, std::size_t l
                const std::string& name) {
     std::size_t done = 0;
     while (done < len) {
-        ssize_t n =
-            ::pwrite(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+        ssize_t n = ::pwrite(fd, buf + done, len - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -228,7 +227,8 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
         for (std::uint64_t block = run.first; block < run.end();) {
             std::uint64_t blocks = std::min(chunk_blocks, run.end() - block);
             std::uint64_t offset = block * block_size;
-            auto len = static_cast<std::size_t>(std::min(blocks * block_size, device_bytes - offset - 1));
+            auto len =
+                static_cast<std::size_t>(std::min(blocks * block_size, device_bytes - offset));
             snapshot.read_exact(offset, buffer.data(), len);
             write_all(image.get(), offset, buffer.data(), len, image_name);
             block += blocks;
@@ -251,11 +251,11 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
     // (with ignore-errors, its reads succeed).
     snapshot_identity after = lookup(params.snapshot, snapshot.stat());
     if (after.error != 0)
-        throw errno_error(after.error, snap.name + " failed during the copy: " + image_name +
-                                           " is incomplete");
+        throw errno_error(after.error,
+                          snap.name + " failed during the copy: " + image_name + " is incomplete");
     if (after.uuid != snap.uuid || after.seqid != snap.seqid)
-        throw errno_error(EIO, snap.name + " changed during the copy: " + image_name +
-                                   " is incomplete");
+        throw errno_error(EIO,
+                          snap.name + " changed during the copy: " + image_name + " is incomplete");
 
     update_result result{state.blocks_done, state.bytes_done, seconds_since(start)};
     if (progress) {
@@ -269,7 +269,8 @@ std::string summary_line(const update_result& result) {
     double mib_copied = static_cast<double>(result.bytes) / static_cast<double>(mib);
     double rate = result.seconds > 0 ? mib_copied / result.seconds : 0;
     char text[160];
-    std::snprintf(text, sizeof text, "update-img: copied %llu blocks (%.1f MiB) in %.2f s (%.1f MiB/s)",
+    std::snprintf(text, sizeof text,
+                  "update-img: copied %llu blocks (%.1f MiB) in %.2f s (%.1f MiB/s)",
                   static_cast<unsigned long long>(result.blocks), mib_copied, result.seconds, rate);
     return text;
 }
@@ -284,7 +285,10 @@ std::string progress_line(const copy_progress& progress) {
                                        : 0;
     char text[64];
     std::snprintf(text, sizeof text, ", %.1f MiB/s", rate);
-    return "update-img: " + std::string(percent < 10 ? "  " : percent < 100 ? " " : "") +
+    return "update-img: " +
+           std::string(percent < 10    ? "  "
+                       : percent < 100 ? " "
+                                       : "") +
            std::to_string(percent) + "% " + format_size(progress.bytes_done) + " of " +
            format_size(progress.bytes_total) + text;
 }

@@ -26,11 +26,11 @@ namespace bsnap::upd {
 
 // What the module says about the snapshot a device shows.
 struct snapshot_identity {
-    std::string name;  // for messages: "snapshot /dev/bsnap3"
+    std::string name; // for messages: "snapshot /dev/bsnap3"
     bsnap::uuid uuid{};
     std::uint64_t seqid = 0;
-    int error = 0;                // errno of a failure the module stored, 0 if none
-    std::optional<dev_t> origin;  // the traced device, which must never be the image
+    int error = 0;               // errno of a failure the module stored, 0 if none
+    std::optional<dev_t> origin; // the traced device, which must never be the image
 };
 
 // Identifies the snapshot shown by the device at path (already opened; st is
@@ -50,9 +50,9 @@ struct copy_progress {
 using progress_callback = std::function<void(const copy_progress&)>;
 
 struct update_params {
-    std::string snapshot; // /dev/bsnapN
-    std::string cow;      // the previous snapshot's CoW file
-    std::string image;    // a regular file or block device the size of the origin
+    std::string snapshot;                   // /dev/bsnapN
+    std::string cow;                        // the previous snapshot's CoW file
+    std::string image;                      // a regular file or block device the size of the origin
     std::uint64_t max_io = 4 * 1024 * 1024; // bytes per read and write
 };
 

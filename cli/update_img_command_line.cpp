@@ -74,10 +74,10 @@ failure describe_failure(const std::exception_ptr& error) {
         return {exit_usage, prefix + e.what()};
     } catch (const std::system_error& e) {
         const std::error_code& code = e.code();
-        bool is_errno = code.category() == std::generic_category() ||
-                        code.category() == std::system_category();
-        int status = is_errno && code.value() > 0 && code.value() < 256 ? code.value()
-                                                                         : exit_internal;
+        bool is_errno =
+            code.category() == std::generic_category() || code.category() == std::system_category();
+        int status =
+            is_errno && code.value() > 0 && code.value() < 256 ? code.value() : exit_internal;
         return {status, prefix + e.what()};
     } catch (const std::bad_alloc&) {
         return {ENOMEM, prefix + std::generic_category().message(ENOMEM)};

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
     using namespace bsnap::upd;
     progress_bar bar;
     try {
-        update_img_args args = parse_update_img_args(std::vector<std::string>(argv + 1, argv + argc));
+        update_img_args args =
+            parse_update_img_args(std::vector<std::string>(argv + 1, argv + argc));
         if (args.help) {
             std::cout << update_img_help();
         } else if (args.version) {
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
                 progress = [&bar](const copy_progress& p) { bar(p); };
             update_params params{args.snapshot, args.cow, args.image};
             update_result result = update_image(
-                params, [](const std::string& path, const struct stat& st) {
+                params,
+                [](const std::string& path, const struct stat& st) {
                     return identify_bsnap_snapshot(path, st);
                 },
                 progress);

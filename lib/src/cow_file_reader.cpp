@@ -50,7 +50,7 @@ T le(std::span<const std::byte> bytes, std::size_t offset) {
     return value;
 }
 
-#define BSNAP_COW_FIELD(bytes, field)                                                             \
+#define BSNAP_COW_FIELD(bytes, field)                                                              \
     le<decltype(cow_header::field)>(bytes, offsetof(bsnap_cow_header, field))
 
 std::uint64_t div_round_up(std::uint64_t n, std::uint64_t d) {
@@ -227,7 +227,8 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
     cow_header h;
     h.magic = BSNAP_COW_FIELD(bytes, magic);
     if (h.magic != BSNAP_COW_MAGIC)
-        refuse(cow_problem::bad_magic, name, "bad magic " + hex(h.magic) + " (not a bsnap CoW file)");
+        refuse(cow_problem::bad_magic, name,
+               "bad magic " + hex(h.magic) + " (not a bsnap CoW file)");
     h.version = BSNAP_COW_FIELD(bytes, version);
     if (h.version > BSNAP_COW_VERSION)
         refuse(cow_problem::unsupported_version, name,
@@ -283,8 +284,7 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
         bad("bitmap of " + num(h.bitmap_len) + " bytes cannot hold " + num(h.nr_blocks) +
             " blocks");
     if (h.index_len / sizeof(std::uint64_t) < h.nr_blocks)
-        bad("index of " + num(h.index_len) + " bytes cannot hold " + num(h.nr_blocks) +
-            " blocks");
+        bad("index of " + num(h.index_len) + " bytes cannot hold " + num(h.nr_blocks) + " blocks");
 
     // Header, bitmap, index, data: in this order, inside file_size.
     std::uint64_t end = check_region(name, "bitmap", h.bitmap_off, h.bitmap_len, h.header_size,
@@ -292,13 +292,11 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
     end = check_region(name, "index", h.index_off, h.index_len, end, "bitmap", h.file_size);
     if (h.data_used > UINT64_MAX / h.block_size)
         bad("data_used " + num(h.data_used) + " blocks");
-    check_region(name, "data", h.data_off, h.data_used * h.block_size, end, "index",
-                 h.file_size);
+    check_region(name, "data", h.data_off, h.data_used * h.block_size, end, "index", h.file_size);
     return h;
 }
 
-block_runs::iterator::iterator(const std::uint8_t* bits, std::uint64_t nr_bits,
-                               std::uint64_t from)
+block_runs::iterator::iterator(const std::uint8_t* bits, std::uint64_t nr_bits, std::uint64_t from)
     : bits_(bits), nr_bits_(nr_bits) {
     std::uint64_t first = find_bit(bits_, nr_bits_, from, true);
     if (first < nr_bits_)
@@ -349,7 +347,7 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
         refuse(cow_problem::truncated, name,
                "truncated: header says " + num(h.file_size) + " bytes, file is " +
                    num(file.size()) + " bytes");
-    if (false && !(h.flags & BSNAP_COW_CLEAN))
+    if (!(h.flags & BSNAP_COW_CLEAN))
         refuse(cow_problem::not_clean, name,
                "not clean (not closed properly: its change bitmap may be incomplete)");
 
@@ -369,8 +367,7 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
     std::uint64_t set = count_set_bits(bitmap_, h.nr_blocks);
     if (set != h.changed_blocks)
         refuse(cow_problem::bad_bitmap, name,
-               "bitmap has " + num(set) + " changed blocks, header says " +
-                   num(h.changed_blocks));
+               "bitmap has " + num(set) + " changed blocks, header says " + num(h.changed_blocks));
 }
 
 bool cow_file_reader::changed(std::uint64_t block) const {

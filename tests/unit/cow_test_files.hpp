@@ -3,6 +3,7 @@
 // with crc = 0), independently of the reader under test.
 #pragma once
 
+#include <algorithm>
 #include <bsnap/uuid.hpp>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -35,6 +36,19 @@ inline std::vector<char> read_all(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     REQUIRE(in);
     return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+// "" if a and b are equal, else where they first differ: comparing two
+// whole images in CHECK() would print megabytes on failure.
+inline std::string difference(const std::vector<char>& a, const std::vector<char>& b) {
+    if (a.size() != b.size())
+        return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size());
+    auto [x, y] = std::mismatch(a.begin(), a.end(), b.begin());
+    if (x == a.end())
+        return "";
+    auto at = static_cast<std::size_t>(x - a.begin());
+    return "first difference at byte " + std::to_string(at) + " (block " +
+           std::to_string(at / 4096) + ")";
 }
 
 inline void write_all(const std::string& path, const std::vector<char>& bytes) {
@@ -123,8 +137,7 @@ struct cow_builder {
     // crc = zlib crc32 of the struct with crc = 0.
     void seal() {
         bsnap_cow_header h = raw(0);
-        crc = static_cast<std::uint32_t>(
-            ::crc32(0L, reinterpret_cast<const Bytef*>(&h), sizeof h));
+        crc = static_cast<std::uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(&h), sizeof h));
     }
 
     // Writes the file, then cuts it to truncate_to bytes if given.

@@ -39,9 +39,9 @@ TEST_CASE("update-img takes a snapshot, a CoW file and an image", "[update-img-c
 }
 
 TEST_CASE("update-img's malformed command lines are usage errors", "[update-img-cli]") {
-    CHECK_THROWS_WITH(parse_update_img_args({}),
-                      "missing <snapdev> (see 'update-img --help')");
-    CHECK_THROWS_WITH(parse_update_img_args({"a", "b"}), "missing <image> (see 'update-img --help')");
+    CHECK_THROWS_WITH(parse_update_img_args({}), "missing <snapdev> (see 'update-img --help')");
+    CHECK_THROWS_WITH(parse_update_img_args({"a", "b"}),
+                      "missing <image> (see 'update-img --help')");
     CHECK_THROWS_WITH(parse_update_img_args({"a", "b", "c", "d"}),
                       "unexpected argument 'd' (see 'update-img --help')");
     CHECK_THROWS_WITH(parse_update_img_args({"--force-chain", "a", "b", "c"}),

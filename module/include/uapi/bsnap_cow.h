@@ -4,7 +4,7 @@
  * userspace (update-img, bsnapctl); readers must check magic and version.
  * All integers are little endian. Offsets and sizes are in bytes.
  *
- *   [0, 4096)                header (struct bsnap_cow_header), crc32c-checked
+ *   [0, 4096)                header (struct bsnap_cow_header), CRC-32 checked
  *   [bitmap_off, +bitmap_len)   change bitmap: bit b (LSB first within each
  *                            byte) set = block b of the device changed since
  *                            the snapshot this file belongs to was taken

@@ -61,15 +61,14 @@ fi
 # reader IMG STOP [DIRECT]: whole-image reads until STOP exists; read errors
 # must be EIO/ENXIO/ENOENT/ENODEV
 reader() {
-	local n=0 errs=0 flag=
+	local n=0 errs=0 flag='' err="$WORK/reader.$BASHPID.err"
 	[ "${3:-}" = direct ] && flag=iflag=direct
 	while [ ! -e "$2" ]; do
-		if dd if="$1" of=/dev/null bs=1M $flag status=none 2>"$WORK/reader.$BASHPID.err"; then
+		if dd if="$1" of=/dev/null bs=1M $flag status=none 2>"$err"; then
 			n=$((n + 1))
 		else
 			errs=$((errs + 1))
-			grep -Eq "$OK_ERRORS" "$WORK/reader.$BASHPID.err" ||
-				{ echo "unexpected read error: $(cat "$WORK/reader.$BASHPID.err")"; return 1; }
+			grep -Eq "$OK_ERRORS" "$err" || { echo "unexpected read error: $(cat "$err")"; return 1; }
 			sleep 0.2
 		fi
 	done

@@ -224,11 +224,37 @@ snap_destroy() { # MINOR
 	wait_for_node "/dev/bsnap$1" absent || fail "/dev/bsnap$1 still exists after destroy"
 }
 
+# The documented device JSON (bsnapctl info --json, /proc/bsnap-info
+# devices[]): minor, state (string), state_bits, mode, error (negative errno,
+# 0 if none), bdev, cow, device_sectors, changed_blocks, cow_used_bytes,
+# falloc_size, seqid, uuid. _json_normalize IN OUT maps the shapes met so far
+# onto it (state as the bits with state_name beside it; a positive error) and
+# prints a NOTE for each difference: the one place to adapt when the output
+# settles.
+_json_normalize() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+notes = []
+if "state_bits" not in d and isinstance(d.get("state"), int):
+    d["state_bits"] = d["state"]
+    d["state"] = d.get("state_name", str(d["state_bits"]))
+    notes.append("'state' is the bits (documented: 'state_bits'; 'state' a string)")
+if isinstance(d.get("error"), int) and d["error"] > 0:
+    d["error"] = -d["error"]
+    notes.append("'error' is positive (documented: a negative errno)")
+for n in notes:
+    print("NOTE: %s: %s" % (sys.argv[1].rsplit("/", 1)[-1], n), file=sys.stderr)
+json.dump(d, open(sys.argv[2], "w"), indent=1, sort_keys=True)
+EOF
+}
+
 # snap_json MINOR: `bsnapctl info MINOR --json` into $WORK/info.json
+# (normalized; as printed in $WORK/info.out)
 snap_json() {
 	run_cmd "$WORK/info" bsnapctl info "$1" --json
 	[ "$RC" = 0 ] || fail "bsnapctl info $1 --json exited $RC: $(head -1 "$WORK/info.err")"
-	cp "$WORK/info.out" "$WORK/info.json"
+	_json_normalize "$WORK/info.out" "$WORK/info.json" || fail "bsnapctl info $1 --json: not JSON: $(head -c 300 "$WORK/info.out")"
 }
 
 # json_get FILE KEY: a top-level key of a JSON object (fails if missing)
@@ -241,8 +267,9 @@ EOF
 }
 
 # proc_device MINOR: the /proc/bsnap-info entry of MINOR into $WORK/proc.json
+# (normalized; as found in $WORK/proc.raw.json)
 proc_device() {
-	python3 - "$BSNAP_PROC" "$1" "$WORK/proc.json" <<'EOF' || fail "minor $1 not in $BSNAP_PROC: $(head -c 800 "$BSNAP_PROC")"
+	python3 - "$BSNAP_PROC" "$1" "$WORK/proc.raw.json" <<'EOF' || fail "minor $1 not in $BSNAP_PROC: $(head -c 800 "$BSNAP_PROC")"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 dev = [d for d in doc["devices"] if int(d["minor"]) == int(sys.argv[2])]
@@ -250,6 +277,7 @@ if len(dev) != 1:
     sys.exit(1)
 json.dump(dev[0], open(sys.argv[3], "w"))
 EOF
+	_json_normalize "$WORK/proc.raw.json" "$WORK/proc.json"
 }
 
 proc_device_count() {
