@@ -67,7 +67,7 @@ for spec in "0 $d0 $MNT_ORIGIN/cow-a 40" "$m1 $d1 $MNT_OTHER/cow-b 48"; do
 	python3 - "$WORK/info.json" "$WORK/proc.json" <<'EOF' || fail "info --json and /proc/bsnap-info disagree for minor $minor"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-for k in ("minor", "state", "state_bits", "mode", "error", "bdev", "cow", "device_sectors",
+for k in ("minor", "state_bits", "mode", "error", "bdev", "cow", "device_sectors",
           "falloc_size", "seqid", "uuid"):
     if a[k] != b[k]:
         print(f"{k}: info {a[k]!r}, proc {b[k]!r}")
