@@ -402,6 +402,14 @@ int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
 	return 0;
 }
 
+bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
+			 sector_t nr)
+{
+	const struct cow_extent *e = cow_extent_by_sector(cf, sector);
+
+	return e && sector + nr <= e->sector + (e->len >> SECTOR_SHIFT);
+}
+
 bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector)
 {
 	return cow_extent_by_sector(cf, sector);

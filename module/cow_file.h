@@ -84,6 +84,10 @@ int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
 int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
 		 u64 *contig);
 
+/* True if all of [@sector, @sector + @nr) lies in one extent of the file. */
+bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
+			 sector_t nr);
+
 /* True if device sector @sector belongs to the CoW file. Lock-free. */
 bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector);
 

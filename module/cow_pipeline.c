@@ -27,6 +27,7 @@
 
 #include "bio_hook.h"
 #include "cbt_map.h"
+#include "cow_file.h"
 #include "cow_index.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
@@ -278,6 +279,14 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	cbt_map_block_range(p->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
 			    &first, &last);
 	if (cbt_map_all_set(p->cbt, first, last))
+		return false;
+	/*
+	 * bsnap's own CoW writes pass the hook, but when the block layer
+	 * splits one, the remainder comes back from block-core text. Holding
+	 * it would deadlock the worker that waits for it; it is our data.
+	 */
+	if (cow_file_owns_range(p->store->cf, bio->bi_iter.bi_sector,
+				bio_sectors(bio)))
 		return false;
 
 	spin_lock_irqsave(&p->lock, flags);

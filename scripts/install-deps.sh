@@ -16,7 +16,7 @@ packages=(
 	dwarves zstd xz-utils
 	# the guest test harness (tests/vm) and the guest tests
 	qemu-system-x86 busybox-static cpio python3 util-linux
-	e2fsprogs xfsprogs fio
+	e2fsprogs xfsprogs fio fdisk dmsetup
 )
 
 missing=()

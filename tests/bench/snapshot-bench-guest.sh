@@ -198,4 +198,4 @@ EOF
 fi
 echo "dm-snapshot memory (kB deltas after the writes): $(memdelta dm-before dm-written)"
 grep '^slab' "$OUT/mem.dm-written" | sed 's/^/  /'
-echo "raw figures: $OUT"
+echo "raw figures: $OUT (on the host: results/cmd/bench in the run directory)"

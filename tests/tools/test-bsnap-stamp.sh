@@ -6,6 +6,7 @@
 set -u
 S=${1:?usage: $0 <bsnap-stamp> <work dir>}
 W=${2:?usage: $0 <bsnap-stamp> <work dir>}
+S=$(readlink -f "$S")
 rm -rf "$W" && mkdir -p "$W" || exit 1
 cd "$W" || exit 1
 
@@ -186,12 +187,15 @@ expect 0 'overwrote dev.img: 300 writes' -- "$S" overwrite dev.img --gen 2 --non
 	--ops 300 --threads 4 $direct --max-io 2M --map dev.map
 expect 0 '^OK dev.img.*\+ map' -- "$S" verify dev.img --gen 1 --nonce $N --map dev.map
 expect 1 'wrong generation' -- "$S" verify dev.img --gen 1 --nonce $N --max-report 1
-expect 1 'expected lba=[0-9]+ gen=2.*found stamp lba=[0-9]+ gen=1' -- bash -c "
+# undo one overwritten 4 KiB block: the image of a write that was lost
+lost_write() {
+	local blk
 	cp dev.img lost.img
-	# undo one overwritten 4 KiB block: the image of a write that was lost
-	blk=\$(od -v -An -tu4 -w4 -j16 dev.map | awk '\$1 == 2 { print int((NR - 1) / 8); exit }')
-	dd if=before.img of=lost.img bs=4096 skip=\$blk seek=\$blk count=1 conv=notrunc status=none
-	'$S' verify lost.img --gen 1 --nonce $N --map dev.map --max-report 1"
+	blk=$(od -v -An -tu4 -w4 -j16 dev.map | awk '$1 == 2 { print int((NR - 1) / 8); exit }')
+	dd if=before.img of=lost.img bs=4096 skip="$blk" seek="$blk" count=1 conv=notrunc status=none
+	"$S" verify lost.img --gen 1 --nonce $N --map dev.map --max-report 1
+}
+expect 1 'expected lba=[0-9]+ gen=2.*found stamp lba=[0-9]+ gen=1' -- lost_write
 # the final state depends on the seed and thread count only, not on scheduling
 cp before.img again.img
 "$S" overwrite again.img --gen 2 --nonce $N --seed 11 --ops 300 --threads 4 $direct \

@@ -73,9 +73,9 @@ bad_cmd() {
 long=$MNT_ORIGIN
 comp=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 (
-	cd "$MNT_ORIGIN"
+	cd "$MNT_ORIGIN" || exit 1
 	while [ ${#long} -le 4200 ]; do
-		mkdir "$comp" && cd "$comp"
+		mkdir "$comp" && cd "$comp" || exit 1
 		long=$long/$comp
 	done
 )
