@@ -115,7 +115,8 @@ out:
 	return ret;
 }
 
-static long ioctl_destroy(void __user *uarg)
+/* Commands whose only argument is a minor: destroy, transition to incremental. */
+static long ioctl_minor_op(void __user *uarg, int (*op)(unsigned int minor))
 {
 	struct bsnap_minor_arg m;
 	u32 usize;
@@ -125,22 +126,7 @@ static long ioctl_destroy(void __user *uarg)
 	if (ret)
 		return ret;
 	mutex_lock(&bsnap_ctl_mutex);
-	ret = tracer_destroy(m.minor);
-	mutex_unlock(&bsnap_ctl_mutex);
-	return ret;
-}
-
-static long ioctl_transition_incremental(void __user *uarg)
-{
-	struct bsnap_minor_arg m;
-	u32 usize;
-	long ret;
-
-	ret = arg_copy_in(&m, sizeof(m), sizeof(m), uarg, &usize);
-	if (ret)
-		return ret;
-	mutex_lock(&bsnap_ctl_mutex);
-	ret = tracer_transition_incremental(m.minor);
+	ret = op(m.minor);
 	mutex_unlock(&bsnap_ctl_mutex);
 	return ret;
 }
@@ -237,9 +223,9 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case _IOC_NR(BSNAP_IOC_SETUP_SNAPSHOT):
 		return ioctl_setup_snapshot(uarg);
 	case _IOC_NR(BSNAP_IOC_DESTROY):
-		return ioctl_destroy(uarg);
+		return ioctl_minor_op(uarg, tracer_destroy);
 	case _IOC_NR(BSNAP_IOC_TRANSITION_INCREMENTAL):
-		return ioctl_transition_incremental(uarg);
+		return ioctl_minor_op(uarg, tracer_transition_incremental);
 	case _IOC_NR(BSNAP_IOC_TRANSITION_SNAPSHOT):
 		return ioctl_transition_snapshot(uarg);
 	case _IOC_NR(BSNAP_IOC_RECONFIGURE):
