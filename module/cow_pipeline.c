@@ -73,7 +73,7 @@ static void pipe_mark(struct cow_pipeline *p, struct bio *bio)
 {
 	u64 first, last;
 
-	cbt_map_block_range(p->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+	cbt_map_block_range(p->cbt, tracer_bio_sector(bio), bio_sectors(bio),
 			    &first, &last);
 	cbt_map_set_range(p->cbt, first, last);
 }
@@ -224,7 +224,7 @@ static void pipe_collect(struct cow_pipeline *p, struct bio *bio)
 	struct cbt_map *cbt = p->cbt;
 	u64 first, last, pos, s, e, n;
 
-	cbt_map_block_range(cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+	cbt_map_block_range(cbt, tracer_bio_sector(bio), bio_sectors(bio),
 			    &first, &last);
 	if (last >= cbt->nr_blocks)
 		last = cbt->nr_blocks - 1;
@@ -276,7 +276,7 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	u64 first, last;
 
 	/* Blocks already copied never wait and are never read again. */
-	cbt_map_block_range(p->cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+	cbt_map_block_range(p->cbt, tracer_bio_sector(bio), bio_sectors(bio),
 			    &first, &last);
 	if (cbt_map_all_set(p->cbt, first, last))
 		return false;
@@ -285,7 +285,7 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	 * splits one, the remainder comes back from block-core text. Holding
 	 * it would deadlock the worker that waits for it; it is our data.
 	 */
-	if (cow_file_owns_range(p->store->cf, bio->bi_iter.bi_sector,
+	if (cow_file_owns_range(p->store->cf, tracer_bio_sector(bio),
 				bio_sectors(bio)))
 		return false;
 

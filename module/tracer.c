@@ -99,7 +99,7 @@ bool tracer_handle_bio(struct bio *bio)
 	if (pipe)
 		return cow_pipeline_write(pipe, bio);
 
-	cbt_map_block_range(cbt, bio->bi_iter.bi_sector, bio_sectors(bio),
+	cbt_map_block_range(cbt, tracer_bio_sector(bio), bio_sectors(bio),
 			    &first, &last);
 	cbt_map_set_range(cbt, first, last);
 	return false;

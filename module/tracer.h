@@ -11,6 +11,8 @@
 #ifndef BSNAP_TRACER_H
 #define BSNAP_TRACER_H
 
+#include <linux/bio.h>
+#include <linux/blkdev.h>
 #include <linux/list.h>
 #include <linux/types.h>
 #include <uapi/bsnap.h>
@@ -49,6 +51,21 @@ struct tracer {
 	struct cow_pipeline *pipe;
 	struct snap_dev *image;
 };
+
+/*
+ * The first sector of @bio relative to the traced device. Partition
+ * remapping adds the partition's start to bi_sector (and sets BIO_REMAPPED)
+ * but leaves bi_bdev alone, so a bio split after that comes back to the
+ * hook carrying a whole-disk sector.
+ */
+static inline sector_t tracer_bio_sector(struct bio *bio)
+{
+	sector_t sector = bio->bi_iter.bi_sector;
+
+	if (bio_flagged(bio, BIO_REMAPPED) && bdev_is_partition(bio->bi_bdev))
+		sector -= bio->bi_bdev->bd_start_sect;
+	return sector;
+}
 
 /* The table. Readers: RCU (hook) or the control mutex. */
 struct tracer *tracer_find_minor(unsigned int minor);
