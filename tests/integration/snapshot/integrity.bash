@@ -127,7 +127,10 @@ integrity_run() {
 		make_fs ext4 "$sibling"
 		mount_fs "$sibling" "$MNT_OTHER"
 		stamp fill-file "$MNT_OTHER/sibling.stamp" --size 48M --gen 1
-		bg sibling stamp overwrite-file "$MNT_OTHER/sibling.stamp" --gen 2 --seed 99 \
+		# The binary, not the stamp() function: bg execs a plain command,
+		# so the TERM sent at the end reaches the tool, which then stops
+		# cleanly and writes its map.
+		bg sibling "$STAMP" overwrite-file "$MNT_OTHER/sibling.stamp" --gen 2 --seed 99 \
 			--seconds $((secs + 60)) --threads 2 --direct --max-io 1M \
 			--map "$WORK/sibling.map"
 	fi
@@ -135,7 +138,8 @@ integrity_run() {
 	log "populating: $nfiles stamped files, a tail file, a tree of small files"
 	local fs_bytes file_mb
 	fs_bytes=$(df -B1 --output=size "$MNT_ORIGIN" | tail -1)
-	file_mb=$((fs_bytes * 9 / 100 >> 20))
+	# 4 files of 7 % leave room for the CoW file (52 % of the device).
+	file_mb=$((fs_bytes * 7 / 100 >> 20))
 	for i in $(seq 0 $((nfiles - 1))); do
 		stamp fill-file "$MNT_ORIGIN/data-$i.stamp" --size "${file_mb}M" --gen 1
 	done
