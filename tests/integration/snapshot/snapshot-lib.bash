@@ -161,7 +161,7 @@ fsck_image() {
 	xfs_repair -n "$img" 2>&1 | sed 's/^/    /' || true
 	modprobe dm-snapshot 2>/dev/null || true
 	truncate -s 256M "$cowfile"
-	modprobe loop dm-snapshot || fail "cannot load the loop and dm-snapshot drivers"
+	modprobe -a loop dm-snapshot || fail "cannot load the loop and dm-snapshot drivers"
 	OVERLAY_LOOP=$(losetup -f --show "$cowfile") || fail "losetup for the overlay failed"
 	dmsetup create bsnap-overlay --table "0 $(blockdev --getsz "$img") snapshot $img $OVERLAY_LOOP N 8" ||
 		fail "cannot create a dm-snapshot overlay over $img"
