@@ -9,12 +9,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <memory>
 #include <new>
+#include <string>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <utility>
 
 namespace bsnap::upd {
 
@@ -136,6 +140,65 @@ void write_all(int fd, std::uint64_t offset, const std::byte* buf, std::size_t l
     }
 }
 
+bool all_zero(const std::byte* p, std::size_t len) {
+    return len == 0 || (p[0] == std::byte{0} && std::memcmp(p, p + 1, len - 1) == 0);
+}
+
+// The errnos of a zero_range_function that mean "not here": write instead.
+bool zero_range_unsupported(int err) {
+    return err == EOPNOTSUPP || err == EINVAL || err == ENOTTY || err == ENOSYS;
+}
+
+// Writes len bytes of buf (read from the snapshot at offset) to the image,
+// block by block: stretches of all-zero blocks go to zero_range (while it is
+// supported), the others to pwrite. Returns the bytes zeroed.
+class image_writer {
+  public:
+    image_writer(int fd, std::string name, std::uint64_t block_size, zero_range_function zero_range)
+        : fd_(fd), name_(std::move(name)), block_size_(block_size),
+          zero_range_(std::move(zero_range)) {}
+
+    std::uint64_t put(std::uint64_t offset, const std::byte* buf, std::size_t len) {
+        std::uint64_t zeroed = 0;
+        std::size_t pos = 0;
+        while (pos < len) {
+            bool zero = all_zero(buf + pos, block_at(pos, len));
+            std::size_t end = pos + block_at(pos, len);
+            while (end < len && all_zero(buf + end, block_at(end, len)) == zero)
+                end += block_at(end, len);
+            if (zero && zeroing_ && zero_stretch(offset + pos, end - pos))
+                zeroed += end - pos;
+            else
+                write_all(fd_, offset + pos, buf + pos, end - pos, name_);
+            pos = end;
+        }
+        return zeroed;
+    }
+
+  private:
+    std::size_t block_at(std::size_t pos, std::size_t len) const {
+        return static_cast<std::size_t>(std::min<std::uint64_t>(block_size_, len - pos));
+    }
+
+    // True if done; false if zero_range is not supported here (never again tried).
+    bool zero_stretch(std::uint64_t offset, std::uint64_t len) {
+        int err = zero_range_(fd_, offset, len);
+        if (err == 0)
+            return true;
+        if (!zero_range_unsupported(err))
+            throw errno_error(err, "zero " + name_ + " at offset " + num(offset) + ", " + num(len) +
+                                       " bytes");
+        zeroing_ = false;
+        return false;
+    }
+
+    int fd_;
+    std::string name_;
+    std::uint64_t block_size_;
+    zero_range_function zero_range_;
+    bool zeroing_ = true;
+};
+
 // The refusals that need the CoW file and the snapshot: chain, order, size.
 void check_chain(const cow_file_reader& cow, const snapshot_identity& snap,
                  std::uint64_t snapshot_bytes) {
@@ -171,6 +234,19 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 } // namespace
+
+zero_range_function default_zero_range(bool block_device) {
+    if (block_device)
+        return [](int fd, std::uint64_t offset, std::uint64_t len) {
+            std::uint64_t range[2] = {offset, len};
+            return ::ioctl(fd, BLKZEROOUT, range) < 0 ? errno : 0;
+        };
+    return [](int fd, std::uint64_t offset, std::uint64_t len) {
+        int rc = ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             static_cast<off_t>(offset), static_cast<off_t>(len));
+        return rc < 0 ? errno : 0;
+    };
+}
 
 update_result update_image(const update_params& params, const snapshot_lookup& lookup,
                            const progress_callback& progress) {
@@ -219,6 +295,10 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
     const std::uint64_t device_bytes = cow.device_bytes();
     const std::uint64_t chunk_blocks = std::max<std::uint64_t>(1, params.max_io / block_size);
     io_buffer buffer(chunk_blocks * block_size);
+    image_writer writer(image.get(), image_name, block_size,
+                        params.zero_range ? params.zero_range
+                                          : default_zero_range(image_is_device));
+    std::uint64_t bytes_zeroed = 0;
 
     copy_progress state;
     state.blocks_total = cow.changed_blocks();
@@ -230,7 +310,7 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
             auto len =
                 static_cast<std::size_t>(std::min(blocks * block_size, device_bytes - offset));
             snapshot.read_exact(offset, buffer.data(), len);
-            write_all(image.get(), offset, buffer.data(), len, image_name);
+            bytes_zeroed += writer.put(offset, buffer.data(), len);
             block += blocks;
             state.blocks_done += blocks;
             state.bytes_done += len;
@@ -257,7 +337,7 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
         throw errno_error(EIO,
                           snap.name + " changed during the copy: " + image_name + " is incomplete");
 
-    update_result result{state.blocks_done, state.bytes_done, seconds_since(start)};
+    update_result result{state.blocks_done, state.bytes_done, seconds_since(start), bytes_zeroed};
     if (progress) {
         state.seconds = result.seconds;
         progress(state);
@@ -266,12 +346,18 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
 }
 
 std::string summary_line(const update_result& result) {
-    double mib_copied = static_cast<double>(result.bytes) / static_cast<double>(mib);
+    auto in_mib = [](std::uint64_t bytes) {
+        return static_cast<double>(bytes) / static_cast<double>(mib);
+    };
+    double mib_copied = in_mib(result.bytes);
     double rate = result.seconds > 0 ? mib_copied / result.seconds : 0;
-    char text[160];
+    char text[200];
     std::snprintf(text, sizeof text,
-                  "update-img: copied %llu blocks (%.1f MiB) in %.2f s (%.1f MiB/s)",
-                  static_cast<unsigned long long>(result.blocks), mib_copied, result.seconds, rate);
+                  "update-img: copied %llu blocks (%.1f MiB: %.1f MiB written, %.1f MiB zeroed) in "
+                  "%.2f s (%.1f MiB/s)",
+                  static_cast<unsigned long long>(result.blocks), mib_copied,
+                  in_mib(result.bytes - result.bytes_zeroed), in_mib(result.bytes_zeroed),
+                  result.seconds, rate);
     return text;
 }
 

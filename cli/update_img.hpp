@@ -12,6 +12,13 @@
 // Which snapshot a device shows is asked through a snapshot_lookup, so that
 // tests can stand a regular file in for /dev/bsnapN (the real one is in
 // snapshot_device.hpp).
+//
+// Blocks that read as all zeros from the snapshot (every incremental holds
+// the blocks of the old and the new CoW file, which the image shows as zeros)
+// are not written: a regular-file image gets a hole punched there
+// (FALLOC_FL_PUNCH_HOLE), a block device BLKZEROOUT. Where the call is not
+// supported (EOPNOTSUPP, EINVAL, ENOTTY), those zeros are written like any
+// other data from then on. Either way the image reads the same.
 #pragma once
 
 #include <bsnap/uuid.hpp>
@@ -49,17 +56,30 @@ struct copy_progress {
 // Called after every write, and once more at the end.
 using progress_callback = std::function<void(const copy_progress&)>;
 
+// Makes [offset, offset + len) of the image (open for writing, fd) read as
+// zeros without writing them. Returns 0, or the errno of the failure:
+// EOPNOTSUPP, EINVAL or ENOTTY mean "not supported here" (update-img then
+// writes the zeros itself), any other fails the update.
+using zero_range_function = std::function<int(int fd, std::uint64_t offset, std::uint64_t len)>;
+
+// The zero_range_function update-img uses for an image of this type:
+// fallocate(PUNCH_HOLE | KEEP_SIZE) for a regular file, BLKZEROOUT for a
+// block device.
+zero_range_function default_zero_range(bool block_device);
+
 struct update_params {
     std::string snapshot;                   // /dev/bsnapN
     std::string cow;                        // the previous snapshot's CoW file
     std::string image;                      // a regular file or block device the size of the origin
     std::uint64_t max_io = 4 * 1024 * 1024; // bytes per read and write
+    zero_range_function zero_range{};       // empty: default_zero_range() for the image
 };
 
 struct update_result {
     std::uint64_t blocks = 0; // changed blocks copied
     std::uint64_t bytes = 0;  // bytes copied (the last block may be partial)
     double seconds = 0;
+    std::uint64_t bytes_zeroed = 0; // of bytes, made zeros by zero_range (the rest written)
 };
 
 // Throws: cow_format_error (EBADMSG) for a bad CoW file; EINVAL for another
@@ -69,7 +89,7 @@ struct update_result {
 update_result update_image(const update_params& params, const snapshot_lookup& lookup,
                            const progress_callback& progress = {});
 
-// "update-img: copied 12 blocks (0.0 MiB) in 0.01 s (4.7 MiB/s)"
+// "update-img: copied 12 blocks (0.0 MiB: 0.0 MiB written, 0.0 MiB zeroed) in 0.01 s (4.7 MiB/s)"
 std::string summary_line(const update_result& result);
 
 // "update-img:  42% 1.2 GiB of 2.9 GiB, 310.5 MiB/s" (no newline)

@@ -5,8 +5,11 @@
 #include <bsnap/cow_file_reader.hpp>
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <fcntl.h>
 #include <random>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 using namespace bsnap;
 using namespace bsnap::upd;
@@ -257,10 +260,13 @@ TEST_CASE("a snapshot that fails during the copy makes update-img fail", "[updat
 
 TEST_CASE("the summary and progress lines", "[update-img]") {
     CHECK(summary_line({12, 12 * 4096, 0.5}) ==
-          "update-img: copied 12 blocks (0.0 MiB) in 0.50 s (0.1 MiB/s)");
-    CHECK(summary_line({2560, 10 * 1024 * 1024, 2}) ==
-          "update-img: copied 2560 blocks (10.0 MiB) in 2.00 s (5.0 MiB/s)");
-    CHECK(summary_line({0, 0, 0}) == "update-img: copied 0 blocks (0.0 MiB) in 0.00 s (0.0 MiB/s)");
+          "update-img: copied 12 blocks (0.0 MiB: 0.0 MiB written, 0.0 MiB zeroed) in 0.50 s "
+          "(0.1 MiB/s)");
+    CHECK(summary_line({2560, 10 * 1024 * 1024, 2, 3 * 1024 * 1024}) ==
+          "update-img: copied 2560 blocks (10.0 MiB: 7.0 MiB written, 3.0 MiB zeroed) in 2.00 s "
+          "(5.0 MiB/s)");
+    CHECK(summary_line({0, 0, 0}) == "update-img: copied 0 blocks (0.0 MiB: 0.0 MiB written, 0.0 "
+                                     "MiB zeroed) in 0.00 s (0.0 MiB/s)");
 
     copy_progress p{1, 4, 1024 * 1024, 4 * 1024 * 1024, 0.5};
     CHECK(progress_line(p) == "update-img:  25% 1 MiB of 4 MiB, 2.0 MiB/s");
@@ -304,5 +310,116 @@ TEST_CASE("the real lookup refuses devices that are not bsnap snapshots", "[upda
     } catch (const std::system_error& e) {
         CHECK(e.code().value() == ENOENT);
         CHECK_THAT(e.what(), Contains("bsnap module not loaded"));
+    }
+}
+
+namespace {
+
+// The image's allocation at [offset, offset + len): true if it is all hole.
+bool is_hole(const std::string& path, std::uint64_t offset, std::uint64_t len) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    off_t hole = ::lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
+    off_t data = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+    ::close(fd);
+    // SEEK_DATA fails with ENXIO when no data follows offset.
+    return hole == static_cast<off_t>(offset) &&
+           (data < 0 || static_cast<std::uint64_t>(data) >= offset + len);
+}
+
+std::uint64_t allocated_bytes(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+// A fixture whose snapshot holds zeros in blocks [10, 50) and in the last,
+// partial block; the image (random bytes, fully allocated) is to get them.
+struct zero_fixture : fixture {
+    static std::vector<std::uint64_t> changed_blocks() {
+        std::vector<std::uint64_t> changed = {0, 1, 2, 7, 8};
+        for (std::uint64_t b = 10; b < 50; ++b)
+            changed.push_back(b);
+        changed.push_back(60);
+        changed.push_back(130);
+        return changed;
+    }
+    std::vector<std::uint64_t> changed = changed_blocks();
+
+    zero_fixture() : fixture(changed_blocks()) {
+        std::fill(snapshot_bytes.begin() + 10 * block, snapshot_bytes.begin() + 50 * block, 0);
+        std::fill(snapshot_bytes.begin() + 130 * block, snapshot_bytes.end(), 0);
+        // Block 60 is zero but for its last byte: not a zero block.
+        std::fill(snapshot_bytes.begin() + 60 * block, snapshot_bytes.begin() + 61 * block - 1, 0);
+        snapshot_bytes[61 * block - 1] = 1;
+        write_all(snapshot, snapshot_bytes);
+    }
+};
+
+} // namespace
+
+TEST_CASE("update-img punches holes for all-zero blocks of a regular-file image", "[update-img]") {
+    // 4 MiB I/Os take the zero run whole; 3-block ones split it (and mix
+    // zero and non-zero blocks in one I/O).
+    for (std::uint64_t max_io : {3 * block, 4 * 1024 * 1024ul}) {
+        INFO("max_io " << max_io);
+        zero_fixture fx;
+        REQUIRE(is_hole(fx.image, 10 * block, 40 * block) == false);
+        std::uint64_t allocated_before = allocated_bytes(fx.image);
+        update_result result = update_image(fx.params(max_io), fx.lookup());
+        CHECK(difference(read_all(fx.image), fx.expected(fx.changed)) == "");
+        CHECK(result.blocks == fx.changed.size());
+        CHECK(result.bytes == (fx.changed.size() - 1) * block + 1024);
+        CHECK(result.bytes_zeroed == 40 * block + 1024);
+        CHECK(is_hole(fx.image, 10 * block, 40 * block));
+        CHECK_FALSE(is_hole(fx.image, 60 * block, block));
+        CHECK(allocated_bytes(fx.image) <= allocated_before - 40 * block);
+    }
+}
+
+TEST_CASE("update-img hands zero runs to zero_range and writes the rest", "[update-img]") {
+    zero_fixture fx;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+    update_params params = fx.params();
+    params.zero_range = [&calls](int fd, std::uint64_t offset, std::uint64_t len) {
+        calls.emplace_back(offset, len);
+        return default_zero_range(false)(fd, offset, len);
+    };
+    update_result result = update_image(params, fx.lookup());
+    CHECK(difference(read_all(fx.image), fx.expected(fx.changed)) == "");
+    using range = std::pair<std::uint64_t, std::uint64_t>;
+    CHECK(calls == std::vector<range>{{10 * block, 40 * block}, {130 * block, 1024}});
+    CHECK(result.bytes_zeroed == 40 * block + 1024);
+}
+
+TEST_CASE("update-img writes the zeros where zero_range is not supported", "[update-img]") {
+    for (int err : {EOPNOTSUPP, EINVAL, ENOTTY}) {
+        INFO("zero_range fails with " << err);
+        zero_fixture fx;
+        int calls = 0;
+        update_params params = fx.params(3 * block);
+        params.zero_range = [&calls, err](int, std::uint64_t, std::uint64_t) {
+            ++calls;
+            return err;
+        };
+        update_result result = update_image(params, fx.lookup());
+        CHECK(difference(read_all(fx.image), fx.expected(fx.changed)) == "");
+        CHECK(result.bytes_zeroed == 0);
+        CHECK(result.bytes == (fx.changed.size() - 1) * block + 1024);
+        CHECK(calls == 1); // not asked again once it said "not supported"
+        CHECK_FALSE(is_hole(fx.image, 10 * block, 40 * block));
+    }
+}
+
+TEST_CASE("update-img fails when zero_range fails for another reason", "[update-img]") {
+    zero_fixture fx;
+    update_params params = fx.params();
+    params.zero_range = [](int, std::uint64_t, std::uint64_t) { return EIO; };
+    try {
+        update_image(params, fx.lookup());
+        FAIL("update_image succeeded");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() == EIO);
+        CHECK_THAT(e.what(), Contains("zero image " + fx.image + " at offset 40960"));
     }
 }
