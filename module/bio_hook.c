@@ -17,18 +17,15 @@
 
 #include <linux/bio.h>
 #include <linux/blkdev.h>
-#include <linux/ftrace.h>
 #include <linux/module.h>
 #include <linux/srcu.h>
 
 #include "bio_hook.h"
-#include "compat.h"
-#include "symbols.h"
+#include "ftrace_redirect.h"
 #include "tracer.h"
 
 DEFINE_STATIC_SRCU(hook_srcu);
 
-static unsigned long hook_target;
 static unsigned int hook_users;
 
 static void hooked_submit_bio_noacct(struct bio *bio)
@@ -40,20 +37,10 @@ static void hooked_submit_bio_noacct(struct bio *bio)
 	srcu_read_unlock(&hook_srcu, idx);
 }
 
-static void notrace hook_callback(unsigned long ip, unsigned long parent_ip,
-				  struct ftrace_ops *ops,
-				  struct ftrace_regs *fregs)
-{
-	if (!within_module(parent_ip, THIS_MODULE))
-		bsnap_ftrace_set_ip(fregs,
-				    (unsigned long)hooked_submit_bio_noacct);
-}
-
-static struct ftrace_ops hook_ops = {
-	.func = hook_callback,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
-		 FTRACE_OPS_FL_RECURSION,
+static struct fn_redirect bio_fns[] = {
+	{ "submit_bio_noacct", hooked_submit_bio_noacct },
 };
+static FN_REDIRECT_SET(bio_redirect, bio_fns);
 
 void bsnap_submit_own(struct bio *bio)
 {
@@ -62,40 +49,14 @@ void bsnap_submit_own(struct bio *bio)
 
 static int hook_install(void)
 {
-	int ret;
-
-	hook_target = bsnap_symbol("submit_bio_noacct");
-	if (!hook_target) {
-		pr_err("submit_bio_noacct not found\n");
-		return -ENOENT;
-	}
-	ret = ftrace_set_filter_ip(&hook_ops, hook_target, 0, 0);
-	if (ret) {
-		pr_err("cannot filter submit_bio_noacct: %d\n", ret);
-		return ret;
-	}
-	ret = register_ftrace_function(&hook_ops);
-	if (ret) {
-		/* -EBUSY: another IPMODIFY user (livepatch, dattobd) owns it. */
-		pr_err("cannot hook submit_bio_noacct: %d\n", ret);
-		ftrace_set_filter_ip(&hook_ops, hook_target, 1, 0);
-	}
-	return ret;
+	return fn_redirect_install(&bio_redirect);
 }
 
 static void hook_remove(void)
 {
-	unregister_ftrace_function(&hook_ops);
-	ftrace_set_filter_ip(&hook_ops, hook_target, 1, 0);
-	/*
-	 * Tasks redirected before the unregister may not have reached
-	 * srcu_read_lock() yet: RCU-tasks waits for them; SRCU then waits for
-	 * those inside; the second RCU-tasks wait covers the few instructions
-	 * after srcu_read_unlock() that are still module text.
-	 */
-	synchronize_rcu_tasks();
+	fn_redirect_remove(&bio_redirect);
 	synchronize_srcu(&hook_srcu);
-	synchronize_rcu_tasks();
+	fn_redirect_settle();
 }
 
 int bsnap_hook_get(void)

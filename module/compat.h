@@ -139,16 +139,16 @@ static inline struct gendisk *bsnap_alloc_disk(unsigned int logical_bs,
 }
 
 /*
- * vfs_unlink() on the mount of @f. 6.3 replaced the struct user_namespace
+ * vfs_unlink() without a mount (the CoW file is held by its dentry), so
+ * with the identity mapping. 6.3 replaced the struct user_namespace
  * argument of the vfs_*() namespace calls with struct mnt_idmap.
  */
-static inline int bsnap_vfs_unlink(struct file *f, struct inode *dir,
-				   struct dentry *dentry)
+static inline int bsnap_vfs_unlink(struct inode *dir, struct dentry *dentry)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	return vfs_unlink(file_mnt_idmap(f), dir, dentry, NULL);
+	return vfs_unlink(&nop_mnt_idmap, dir, dentry, NULL);
 #else
-	return vfs_unlink(file_mnt_user_ns(f), dir, dentry, NULL);
+	return vfs_unlink(&init_user_ns, dir, dentry, NULL);
 #endif
 }
 

@@ -222,7 +222,8 @@ static int cow_map_sort(struct cow_file *cf)
 
 /**
  * cow_extent_map_build - map the whole CoW file to device sectors
- * @cf: the CoW file, pinned, with filp, bdev and size set
+ * @cf: the CoW file, with bdev and size set
+ * @inode: its inode, pinned or on a filesystem nobody writes
  *
  * Fills @cf->extents (by file offset, adjacent runs merged), @cf->by_sector
  * and @cf->nr_extents. Needs current->mm for the transport buffer. On error
@@ -232,11 +233,11 @@ static int cow_map_sort(struct cow_file *cf)
  * no ->fiemap or reports extents unfit for direct I/O, -EIO if the file is
  * not fully allocated, or another negative errno.
  */
-int cow_extent_map_build(struct cow_file *cf)
+int cow_extent_map_build(struct cow_file *cf, struct inode *inode)
 {
 	struct cow_map_walk w = {
 		.cf = cf,
-		.inode = file_inode(cf->filp),
+		.inode = inode,
 		.dev_sectors = bdev_nr_sectors(cf->bdev),
 	};
 	const size_t buf_len = COW_FIEMAP_BATCH * sizeof(struct fiemap_extent);
@@ -266,6 +267,13 @@ int cow_extent_map_build(struct cow_file *cf)
 	if (ret)
 		return ret;
 	return cow_map_sort(cf);
+}
+
+bool cow_extent_map_equal(const struct cow_file *a, const struct cow_file *b)
+{
+	return a->nr_extents == b->nr_extents &&
+	       !memcmp(a->extents, b->extents,
+		       a->nr_extents * sizeof(*a->extents));
 }
 
 void cow_extent_map_free(struct cow_file *cf)

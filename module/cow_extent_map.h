@@ -11,12 +11,17 @@
 
 struct cow_extent;
 struct cow_file;
+struct inode;
 
 /*
- * Map [0, cf->size) of cf->filp to sectors of cf->bdev. The file must be
- * pinned, and the caller must have a user mm (ioctl or mount context).
+ * Map [0, cf->size) of @inode to sectors of cf->bdev. The file must be
+ * pinned (or its filesystem unwritable), and the caller must have a user mm
+ * (ioctl or mount context).
  */
-int cow_extent_map_build(struct cow_file *cf);
+int cow_extent_map_build(struct cow_file *cf, struct inode *inode);
+
+/* True if both maps hold the same extents. */
+bool cow_extent_map_equal(const struct cow_file *a, const struct cow_file *b);
 void cow_extent_map_free(struct cow_file *cf);
 
 /* The extent holding file offset @off (< cf->size). */

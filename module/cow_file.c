@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <linux/mount.h>
+#include <linux/namei.h>
 #include <linux/pagemap.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -126,7 +127,7 @@ static void cow_checkpoint_data(struct file *f)
  */
 static int cow_pin(struct cow_file *cf)
 {
-	struct inode *inode = file_inode(cf->filp);
+	struct inode *inode = d_inode(cf->dentry);
 	int ret = 0;
 
 	inode_lock(inode);
@@ -142,11 +143,11 @@ static int cow_pin(struct cow_file *cf)
 /* Caller holds inode_lock. Keeps S_IMMUTABLE if the disk says immutable. */
 static void cow_unpin_locked(struct cow_file *cf)
 {
-	struct inode *inode = file_inode(cf->filp);
+	struct inode *inode = d_inode(cf->dentry);
 	unsigned int clear = S_SWAPFILE | S_IMMUTABLE;
 	struct fileattr fa = { };
 
-	if (!vfs_fileattr_get(cf->filp->f_path.dentry, &fa) &&
+	if (!vfs_fileattr_get(cf->dentry, &fa) &&
 	    (fa.flags & FS_IMMUTABLE_FL))
 		clear = S_SWAPFILE;
 	inode->i_flags &= ~clear;
@@ -155,20 +156,22 @@ static void cow_unpin_locked(struct cow_file *cf)
 
 /*
  * Unpin and unlink under the parent's lock, taken before the file is
- * unpinned so that nobody can rename or replace it in between.
+ * unpinned so that nobody can rename or replace it in between. No mount is
+ * at hand (the file is held by its dentry), so freeze protection is taken
+ * on the superblock directly, as mnt_want_write() would.
  */
 static int cow_unpin_unlink(struct cow_file *cf)
 {
-	struct file *f = cf->filp;
-	struct dentry *dentry = f->f_path.dentry;
+	struct dentry *dentry = cf->dentry;
 	struct inode *inode = d_inode(dentry);
+	struct super_block *sb = dentry->d_sb;
 	struct dentry *parent;
 	struct inode *dir;
 	int ret;
 
-	ret = mnt_want_write(f->f_path.mnt);
-	if (ret)
-		return ret;
+	if (sb_rdonly(sb))
+		return -EROFS;
+	sb_start_write(sb);
 	parent = dget_parent(dentry);
 	dir = d_inode(parent);
 	inode_lock_nested(dir, I_MUTEX_PARENT);
@@ -176,19 +179,13 @@ static int cow_unpin_unlink(struct cow_file *cf)
 	if (cf->pinned)
 		cow_unpin_locked(cf);
 	inode_unlock(inode);
-	/*
-	 * Our own reference, as a lookup would hold: with only the file's,
-	 * d_delete() would turn the dentry negative under the open file.
-	 */
-	dget(dentry);
 	if (dentry->d_parent == parent && !d_unhashed(dentry))
-		ret = bsnap_vfs_unlink(f, dir, dentry);
+		ret = bsnap_vfs_unlink(dir, dentry);
 	else
 		ret = -ENOENT;
 	inode_unlock(dir);
-	dput(dentry);
 	dput(parent);
-	mnt_drop_write(f->f_path.mnt);
+	sb_end_write(sb);
 	return ret;
 }
 
@@ -201,7 +198,7 @@ static int cow_unpin_unlink(struct cow_file *cf)
  */
 static void cow_drop_cache(struct cow_file *cf)
 {
-	struct address_space *mapping = cf->filp->f_mapping;
+	struct address_space *mapping = d_inode(cf->dentry)->i_mapping;
 	int ret;
 
 	ret = filemap_write_and_wait(mapping);
@@ -225,7 +222,7 @@ static int cow_activate(struct cow_file *cf)
 		pr_err("CoW file is in use (swapfile, immutable or another bsnap device)\n");
 		return ret;
 	}
-	ret = cow_extent_map_build(cf);
+	ret = cow_extent_map_build(cf, d_inode(cf->dentry));
 	if (ret)
 		return ret;
 	cow_drop_cache(cf);
@@ -297,6 +294,7 @@ struct cow_file *cow_file_create(const char *path, u64 size, u64 meta_size,
 		return ERR_CAST(f);
 	}
 	cf->filp = f;
+	cf->dentry = dget(f->f_path.dentry);
 	cf->bdev = bdev;
 	cf->size = size;
 	cf->meta_size = meta_size;
@@ -309,14 +307,23 @@ struct cow_file *cow_file_create(const char *path, u64 size, u64 meta_size,
 	return cf;
 }
 
-void cow_file_release(struct cow_file *cf, bool remove)
+void cow_file_close_open(struct cow_file *cf)
+{
+	/* The last close may be deferred to task work or delayed_fput. */
+	if (cf->filp)
+		fput(cf->filp);
+	cf->filp = NULL;
+}
+
+/* Unpin, optionally unlink, and drop the dentry; the map stays. */
+static void cow_let_go(struct cow_file *cf, bool remove)
 {
 	struct inode *inode;
 	int ret;
 
-	if (IS_ERR_OR_NULL(cf))
+	if (!cf->dentry)
 		return;
-	inode = file_inode(cf->filp);
+	inode = d_inode(cf->dentry);
 	cow_drop_cache(cf);
 	if (remove) {
 		ret = cow_unpin_unlink(cf);
@@ -328,10 +335,154 @@ void cow_file_release(struct cow_file *cf, bool remove)
 		cow_unpin_locked(cf);
 		inode_unlock(inode);
 	}
-	/* The last close may be deferred to task work or delayed_fput. */
-	fput(cf->filp);
+	dput(cf->dentry);
+	cf->dentry = NULL;
+}
+
+void cow_file_release(struct cow_file *cf, bool remove)
+{
+	if (IS_ERR_OR_NULL(cf))
+		return;
+	cow_let_go(cf, remove);
+	cow_file_close_open(cf);
 	cow_extent_map_free(cf);
 	kfree(cf);
+}
+
+void cow_file_detach(struct cow_file *cf)
+{
+	cow_let_go(cf, false);
+}
+
+bool cow_file_attached_to(const struct cow_file *cf,
+			  const struct super_block *sb)
+{
+	return cf->dentry && cf->dentry->d_sb == sb;
+}
+
+/*
+ * Walk @relpath from @root one component at a time. The path stays inside
+ * one filesystem: mounts are not crossed, "." and ".." are refused.
+ */
+static struct dentry *cow_lookup(struct dentry *root, const char *relpath)
+{
+	struct dentry *d = dget(root);
+	const char *p = relpath;
+
+	if (*p == '/')
+		goto inval;
+	while (*p) {
+		const char *end = strchrnul(p, '/');
+		struct dentry *next;
+
+		if (end == p) {		/* "//" */
+			p++;
+			continue;
+		}
+		if (!d_can_lookup(d)) {
+			dput(d);
+			return ERR_PTR(-ENOTDIR);
+		}
+		next = lookup_positive_unlocked(p, d, end - p);
+		dput(d);
+		if (IS_ERR(next))
+			return next == ERR_PTR(-EACCES) ? ERR_PTR(-EINVAL) :
+							  next;
+		d = next;
+		p = *end ? end + 1 : end;
+	}
+	if (!d_is_reg(d)) {
+		dput(d);
+		return ERR_PTR(-EINVAL);
+	}
+	return d;
+inval:
+	dput(d);
+	return ERR_PTR(-EINVAL);
+}
+
+int cow_file_attach(struct cow_file *cf, struct dentry *root,
+		    const char *relpath)
+{
+	struct cow_file now = { .bdev = cf->bdev, .size = cf->size };
+	struct dentry *d;
+	int ret;
+
+	if (cf->dentry)
+		return 0;
+	d = cow_lookup(root, relpath);
+	if (IS_ERR(d))
+		return PTR_ERR(d);
+	if (i_size_read(d_inode(d)) != cf->size) {
+		dput(d);
+		return -ESTALE;
+	}
+	cf->dentry = d;
+	ret = cow_pin(cf);
+	if (ret)
+		goto err;
+	ret = cow_extent_map_build(&now, d_inode(d));
+	if (!ret && !cow_extent_map_equal(cf, &now))
+		ret = -ESTALE;
+	cow_extent_map_free(&now);
+	if (ret)
+		goto err;
+	cow_drop_cache(cf);
+	return 0;
+err:
+	cow_let_go(cf, false);
+	return ret;
+}
+
+struct cow_file *cow_file_map_unpinned(struct dentry *root,
+				       const char *relpath,
+				       struct block_device *bdev)
+{
+	struct cow_file *cf;
+	struct dentry *d;
+	int ret;
+
+	if (!current->mm)
+		return ERR_PTR(-EINVAL);
+	d = cow_lookup(root, relpath);
+	if (IS_ERR(d))
+		return ERR_CAST(d);
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	if (!cf) {
+		dput(d);
+		return ERR_PTR(-ENOMEM);
+	}
+	cf->bdev = bdev;
+	cf->size = i_size_read(d_inode(d));
+	ret = -EINVAL;
+	if (cf->size && IS_ALIGNED(cf->size, SECTOR_SIZE))
+		ret = cow_extent_map_build(cf, d_inode(d));
+	dput(d);
+	if (ret) {
+		cow_extent_map_free(cf);
+		kfree(cf);
+		return ERR_PTR(ret);
+	}
+	return cf;
+}
+
+char *cow_file_fs_path(const struct cow_file *cf)
+{
+	char *buf = kmalloc(PATH_MAX, GFP_KERNEL);
+	char *p;
+
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	p = dentry_path_raw(cf->dentry, buf, PATH_MAX);
+	if (IS_ERR(p)) {
+		kfree(buf);
+		return p;
+	}
+	/* Relative to the filesystem's root, as reload takes it. */
+	while (*p == '/')
+		p++;
+	memmove(buf, p, strlen(p) + 1);
+	return buf;
 }
 
 /* -EINVAL if misaligned, -ENOSPC if [@off, @off + @len) leaves the file. */

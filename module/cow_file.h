@@ -9,6 +9,14 @@
  * sectors through direct_io.h, with no filesystem involved. That is what lets
  * tracing continue through umount and shutdown.
  *
+ * While the filesystem is mounted the file is held by a dentry reference,
+ * never by an open struct file (which would pin the mount and make umount
+ * fail with EBUSY, and make a remount read-only fail). At umount the dentry
+ * is let go before the filesystem's dcache is shrunk (cow_file_detach());
+ * the extent map stays and I/O goes on. At the next mount the file is found
+ * again by its path inside the filesystem and must still have the very same
+ * extents (cow_file_attach()).
+ *
  * Two kinds of regions, never mixed (the elastio #249 trap):
  *  - the metadata region [0, meta_size) is written with zeros through the
  *    filesystem once at creation, so its extents are "written" and reads
@@ -35,7 +43,8 @@ struct cow_extent {
 };
 
 struct cow_file {
-	struct file *filp;
+	struct file *filp;	/* only while being created */
+	struct dentry *dentry;	/* while mounted and pinned, else NULL */
 	struct block_device *bdev; /* the traced device the file lives on */
 	u64 size;		   /* bytes */
 	u64 meta_size;		   /* bytes written through the fs at creation */
@@ -57,11 +66,44 @@ struct cow_file *cow_file_create(const char *path, u64 size, u64 meta_size,
 				 struct block_device *bdev);
 
 /*
- * Unpin and close. Drops the file's page cache first, so that later reads
- * through the filesystem see what was written directly. With @remove, the
- * file is also unlinked.
+ * Let go of the open file of cow_file_create() once the tracer that holds
+ * @cf is published: from then on the dentry holds the file.
+ */
+void cow_file_close_open(struct cow_file *cf);
+
+/*
+ * Unpin and let go of the file. Drops the file's page cache first, so that
+ * later reads through the filesystem see what was written directly. With
+ * @remove, the file is also unlinked (if it is still held).
  */
 void cow_file_release(struct cow_file *cf, bool remove);
+
+/* The filesystem goes away: unpin and drop the dentry, keep the map. */
+void cow_file_detach(struct cow_file *cf);
+
+/* True if @cf is held through a dentry of @sb. */
+bool cow_file_attached_to(const struct cow_file *cf,
+			  const struct super_block *sb);
+
+/*
+ * Find the file again at @relpath under @root (a mounted filesystem's root)
+ * and pin it: it must have the size and the extents recorded in @cf
+ * (-ESTALE otherwise, -ENOENT if missing). Needs a user mm for FIEMAP.
+ */
+int cow_file_attach(struct cow_file *cf, struct dentry *root,
+		    const char *relpath);
+
+/*
+ * For reload: look up @relpath under @root on a filesystem nobody can
+ * write (read-only, no log recovery), and map its extents without pinning.
+ * The result holds no dentry. ERR_PTR on error.
+ */
+struct cow_file *cow_file_map_unpinned(struct dentry *root,
+				       const char *relpath,
+				       struct block_device *bdev);
+
+/* The path of the file inside its filesystem (for reload), kmalloc'ed. */
+char *cow_file_fs_path(const struct cow_file *cf);
 
 /*
  * Add bios for [@off, @off + @len) of the file to @io, split at extent

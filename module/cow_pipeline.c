@@ -347,6 +347,14 @@ void cow_pipeline_read_end(struct cow_pipeline *p, struct origin_read *r)
 	wake_up_all(&p->reads_done);
 }
 
+void cow_pipeline_drain(struct cow_pipeline *p)
+{
+	while (READ_ONCE(p->nr_held)) {
+		flush_workqueue(p->wq);
+		wait_event_timeout(p->room, !READ_ONCE(p->nr_held), HZ / 10);
+	}
+}
+
 unsigned int cow_pipeline_held(struct cow_pipeline *p)
 {
 	return READ_ONCE(p->nr_held);

@@ -39,6 +39,12 @@ void cow_pipeline_destroy(struct cow_pipeline *p);
  */
 bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio);
 
+/*
+ * Wait until every write handed to the pipeline so far has been copied and
+ * released (the caller stops new ones first). Process context.
+ */
+void cow_pipeline_drain(struct cow_pipeline *p);
+
 /* The snapshot failed: release held bios without copying. Any context. */
 void cow_pipeline_fail(struct cow_pipeline *p);
 

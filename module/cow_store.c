@@ -22,9 +22,15 @@
 static u64 cow_layout(struct cow_store *cs)
 {
 	cs->bitmap_off = BSNAP_COW_HEADER_SIZE;
-	cs->bitmap_len = round_up(DIV_ROUND_UP(cs->nr_blocks, 8), PAGE_SIZE);
-	cs->index_off = cs->bitmap_off + cs->bitmap_len;
-	cs->index_len = round_up(cs->nr_blocks * sizeof(__le64), PAGE_SIZE);
+	cs->bitmap_len = round_up(DIV_ROUND_UP(cs->nr_blocks, 8),
+				  BSNAP_COW_BLOCK_SIZE);
+	cs->valid_off = cs->bitmap_off + cs->bitmap_len;
+	cs->valid_len = round_up(DIV_ROUND_UP(DIV_ROUND_UP(cs->nr_blocks,
+							   COW_INDEX_PER_PAGE),
+					      8),
+				 BSNAP_COW_BLOCK_SIZE);
+	cs->index_off = cs->valid_off + cs->valid_len;
+	cs->index_len = cow_index_region_bytes(cs->nr_blocks);
 	cs->data_off = cs->index_off + cs->index_len;
 	return cs->data_off;
 }
@@ -113,6 +119,12 @@ int cow_store_data_io(struct bsnap_io *io, struct cow_store *cs,
 			       pages, 0, (size_t)nr_blocks * BSNAP_COW_BLOCK_SIZE);
 }
 
+/* zlib-compatible CRC-32, so userspace can check it with crc32(). */
+static u32 cow_crc32(const void *buf, size_t len)
+{
+	return crc32_le(~0U, buf, len) ^ ~0U;
+}
+
 static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
 			    const struct cbt_map *cbt, u32 flags)
 {
@@ -134,8 +146,10 @@ static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
 	h->data_off = cpu_to_le64(cs->data_off);
 	h->data_used = cpu_to_le64(READ_ONCE(cs->used_slots));
 	h->changed_blocks = cpu_to_le64(cbt_map_count(cbt));
-	/* zlib-compatible CRC-32, so userspace can check it with crc32(). */
-	h->crc = cpu_to_le32(crc32_le(~0U, (const u8 *)h, sizeof(*h)) ^ ~0U);
+	h->valid_off = cpu_to_le64(cs->valid_off);
+	h->valid_len = cpu_to_le64(cs->valid_len);
+	h->probe_crc = cpu_to_le32(cs->probe_crc);
+	h->crc = cpu_to_le32(cow_crc32(h, sizeof(*h)));
 }
 
 int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
@@ -166,6 +180,214 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 	if (ret)
 		return ret;
 	return blkdev_issue_flush(cs->cf->bdev);
+}
+
+/* Write the index-valid bitmap after the index pages it describes. */
+static int cow_store_write_valid(struct cow_store *cs)
+{
+	void *buf;
+	int ret;
+
+	ret = cow_index_flush(cs->index);
+	if (ret)
+		return ret;
+	buf = vzalloc(cs->valid_len);
+	if (!buf)
+		return -ENOMEM;
+	cow_index_valid_export(cs->index, buf, cs->valid_len);
+	ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->valid_off, buf,
+			       cs->valid_len);
+	vfree(buf);
+	return ret;
+}
+
+int cow_store_sync(struct cow_store *cs, const struct cbt_map *cbt,
+		   u32 flags)
+{
+	int ret;
+
+	if (cs->index) {
+		ret = cow_store_write_valid(cs);
+		if (ret)
+			return ret;
+	}
+	return cow_store_write_meta(cs, cbt, flags, true);
+}
+
+int cow_store_probe_crc(struct block_device *bdev, u32 *crc)
+{
+	void *buf = kmalloc(BSNAP_COW_PROBE_SIZE, GFP_NOIO);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = bsnap_io_sync(bdev, REQ_OP_READ, 0, buf, BSNAP_COW_PROBE_SIZE);
+	if (!ret)
+		*crc = cow_crc32(buf, BSNAP_COW_PROBE_SIZE);
+	kfree(buf);
+	return ret;
+}
+
+int cow_store_probe(struct cow_store *cs)
+{
+	return cow_store_probe_crc(cs->cf->bdev, &cs->probe_crc);
+}
+
+/* The header read back must describe exactly the layout of @cs. */
+static int cow_check_header(const struct cow_store *cs,
+			    const struct bsnap_cow_header *h)
+{
+	struct bsnap_cow_header copy = *h;
+
+	copy.crc = 0;
+	if (le64_to_cpu(h->magic) != BSNAP_COW_MAGIC ||
+	    le32_to_cpu(h->version) != BSNAP_COW_VERSION ||
+	    le32_to_cpu(h->crc) != cow_crc32(&copy, sizeof(copy)))
+		return -EBADMSG;
+	if (le32_to_cpu(h->header_size) != BSNAP_COW_HEADER_SIZE ||
+	    le32_to_cpu(h->block_size) != BSNAP_COW_BLOCK_SIZE ||
+	    le64_to_cpu(h->device_sectors) != cs->device_sectors ||
+	    le64_to_cpu(h->nr_blocks) != cs->nr_blocks ||
+	    le64_to_cpu(h->file_size) != cs->cf->size ||
+	    le64_to_cpu(h->bitmap_off) != cs->bitmap_off ||
+	    le64_to_cpu(h->bitmap_len) != cs->bitmap_len ||
+	    le64_to_cpu(h->valid_off) != cs->valid_off ||
+	    le64_to_cpu(h->valid_len) != cs->valid_len ||
+	    le64_to_cpu(h->index_off) != cs->index_off ||
+	    le64_to_cpu(h->index_len) != cs->index_len ||
+	    le64_to_cpu(h->data_off) != cs->data_off ||
+	    cs->data_off >= cs->cf->size ||
+	    le64_to_cpu(h->data_used) > cs->nr_slots || !h->seqid)
+		return -EBADMSG;
+	return 0;
+}
+
+static int cow_read_header(struct cow_store *cs, u32 *flags)
+{
+	struct bsnap_cow_header *h;
+	int ret;
+
+	h = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_KERNEL);
+	if (!h)
+		return -ENOMEM;
+	ret = cow_file_rw_sync(cs->cf, REQ_OP_READ, 0, h,
+			       BSNAP_COW_HEADER_SIZE);
+	if (!ret)
+		ret = cow_check_header(cs, h);
+	if (!ret) {
+		*flags = le32_to_cpu(h->flags);
+		cs->seqid = le64_to_cpu(h->seqid);
+		memcpy(cs->uuid, h->uuid, BSNAP_UUID_SIZE);
+		cs->used_slots = le64_to_cpu(h->data_used);
+		cs->probe_crc = le32_to_cpu(h->probe_crc);
+	}
+	kfree(h);
+	return ret;
+}
+
+/* Read [@off, @off + @len) of the file into a vmalloc'ed buffer. */
+static void *cow_read_region(struct cow_store *cs, u64 off, u64 len)
+{
+	void *buf = vmalloc(len);
+	int ret;
+
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	ret = cow_file_rw_sync(cs->cf, REQ_OP_READ, off, buf, len);
+	if (ret) {
+		vfree(buf);
+		return ERR_PTR(ret);
+	}
+	return buf;
+}
+
+static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot)
+{
+	u32 crc;
+	int ret;
+
+	if (flags & ~(BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
+		      BSNAP_COW_SUPERSEDED))
+		return -EBADMSG;
+	if (!(flags & BSNAP_COW_CLEAN))
+		return -EUCLEAN;
+	if (flags & BSNAP_COW_SUPERSEDED)
+		return -ESTALE;
+	if (snapshot && (flags & BSNAP_COW_INDEX_ONLY))
+		return -EINVAL;
+	ret = cow_store_probe_crc(cs->cf->bdev, &crc);
+	if (ret)
+		return ret;
+	return crc == cs->probe_crc ? 0 : -ESTALE;
+}
+
+static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
+{
+	void *valid;
+
+	cs->index = cow_index_create(cs->cf, cs->index_off, cs->nr_blocks,
+				     cache_bytes);
+	if (IS_ERR(cs->index)) {
+		int ret = PTR_ERR(cs->index);
+
+		cs->index = NULL;
+		return ret;
+	}
+	valid = cow_read_region(cs, cs->valid_off, cs->valid_len);
+	if (IS_ERR(valid))
+		return PTR_ERR(valid);
+	cow_index_valid_import(cs->index, valid, cs->valid_len);
+	vfree(valid);
+	return 0;
+}
+
+struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
+				 bool snapshot, u64 cache_bytes,
+				 struct cbt_map *cbt, u64 *seqid, u8 *uuid)
+{
+	struct cow_store *cs;
+	void *bitmap;
+	u32 flags;
+	int ret;
+
+	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
+	if (!cs)
+		return ERR_PTR(-ENOMEM);
+	cs->cf = cf;
+	cs->device_sectors = device_sectors;
+	cs->nr_blocks = DIV_ROUND_UP_ULL(device_sectors,
+					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
+	cow_layout(cs);
+	if (cs->data_off < cf->size)
+		cs->nr_slots = (cf->size - cs->data_off) /
+			       BSNAP_COW_BLOCK_SIZE;
+	ret = cow_read_header(cs, &flags);
+	if (!ret)
+		ret = cow_check_flags(cs, flags, snapshot);
+	if (ret)
+		goto err;
+	bitmap = cow_read_region(cs, cs->bitmap_off, cs->bitmap_len);
+	if (IS_ERR(bitmap)) {
+		ret = PTR_ERR(bitmap);
+		goto err;
+	}
+	cbt_map_import(cbt, bitmap, cs->bitmap_len);
+	vfree(bitmap);
+	if (snapshot) {
+		ret = cow_load_index(cs, cache_bytes);
+		if (ret)
+			goto err;
+	} else {
+		cs->used_slots = 0;
+	}
+	*seqid = cs->seqid;
+	memcpy(uuid, cs->uuid, BSNAP_UUID_SIZE);
+	return cs;
+err:
+	if (cs->index)
+		cow_index_destroy(cs->index);
+	kfree(cs);
+	return ERR_PTR(ret);
 }
 
 void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)

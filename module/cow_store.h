@@ -25,12 +25,14 @@ struct cow_store {
 	u64 nr_blocks;		/* device blocks tracked */
 	sector_t device_sectors;
 	u64 bitmap_off, bitmap_len;
+	u64 valid_off, valid_len;	/* index-valid bitmap */
 	u64 index_off, index_len;
 	u64 data_off;
 	u64 nr_slots;		/* data blocks the file can hold */
 	u64 used_slots;		/* allocated; only the CoW worker writes it */
 	u64 seqid;
 	u8 uuid[BSNAP_UUID_SIZE];
+	u32 probe_crc;		/* of the device's first 4 KiB, at sealing */
 };
 
 /*
@@ -42,6 +44,19 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 				   struct block_device *bdev,
 				   sector_t device_sectors, u64 cache_bytes,
 				   const u8 *uuid, u64 seqid);
+/*
+ * Open an existing CoW file for reload: @cf is its map (cow_file.h). The
+ * header must be version 2, intact and laid out for a device of
+ * @device_sectors (-EBADMSG), CLEAN (-EUCLEAN), not SUPERSEDED (-ESTALE),
+ * and its probe must match the device now (-ESTALE). Its change bitmap is
+ * merged into @cbt. With @snapshot the file must still hold a snapshot
+ * (-EINVAL if it is INDEX_ONLY) and its index is opened with @cache_bytes.
+ * On success the store owns @cf and *@seqid and @uuid are the header's.
+ */
+struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
+				 bool snapshot, u64 cache_bytes,
+				 struct cbt_map *cbt, u64 *seqid, u8 *uuid);
+
 /* Close (and, with @remove, delete) the file and free memory. */
 void cow_store_destroy(struct cow_store *cs, bool remove);
 
@@ -71,6 +86,19 @@ static inline u64 cow_store_slot_off(const struct cow_store *cs, u64 slot)
  */
 int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 			 u32 flags, bool bitmap);
+
+/*
+ * Write everything back: dirty index pages and the index-valid bitmap (in
+ * snapshot mode), the change bitmap, then the header with @flags.
+ */
+int cow_store_sync(struct cow_store *cs, const struct cbt_map *cbt,
+		   u32 flags);
+
+/* Read the device's first 4 KiB and remember its CRC for the header. */
+int cow_store_probe(struct cow_store *cs);
+
+/* CRC of the device's first 4 KiB now, in *@crc. */
+int cow_store_probe_crc(struct block_device *bdev, u32 *crc);
 
 /*
  * Mark every block of the CoW file in @cbt. Its blocks change without

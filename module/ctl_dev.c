@@ -86,7 +86,10 @@ static char *path_from_user(u64 uptr)
 	return path;
 }
 
-static long ioctl_setup_snapshot(void __user *uarg)
+enum setup_kind { SETUP_SNAPSHOT, RELOAD_SNAPSHOT, RELOAD_INCREMENTAL };
+
+/* setup-snapshot and reload-*: same argument, see uapi/bsnap.h. */
+static long ioctl_setup(void __user *uarg, enum setup_kind kind)
 {
 	char *bdev_path = NULL, *cow_path = NULL;
 	struct bsnap_setup s;
@@ -107,7 +110,11 @@ static long ioctl_setup_snapshot(void __user *uarg)
 		goto out;
 	}
 	mutex_lock(&bsnap_ctl_mutex);
-	ret = tracer_setup_snapshot(&s, bdev_path, cow_path);
+	if (kind == SETUP_SNAPSHOT)
+		ret = tracer_setup_snapshot(&s, bdev_path, cow_path);
+	else
+		ret = tracer_reload(&s, bdev_path, cow_path,
+				    kind == RELOAD_SNAPSHOT);
 	mutex_unlock(&bsnap_ctl_mutex);
 	kfree(cow_path);
 out:
@@ -221,7 +228,11 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case _IOC_NR(BSNAP_IOC_VERSION):
 		return ioctl_version(uarg);
 	case _IOC_NR(BSNAP_IOC_SETUP_SNAPSHOT):
-		return ioctl_setup_snapshot(uarg);
+		return ioctl_setup(uarg, SETUP_SNAPSHOT);
+	case _IOC_NR(BSNAP_IOC_RELOAD_SNAPSHOT):
+		return ioctl_setup(uarg, RELOAD_SNAPSHOT);
+	case _IOC_NR(BSNAP_IOC_RELOAD_INCREMENTAL):
+		return ioctl_setup(uarg, RELOAD_INCREMENTAL);
 	case _IOC_NR(BSNAP_IOC_DESTROY):
 		return ioctl_minor_op(uarg, tracer_destroy);
 	case _IOC_NR(BSNAP_IOC_TRANSITION_INCREMENTAL):

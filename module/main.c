@@ -4,19 +4,35 @@
  *
  * Module entry points only: bring up the subsystems in order and tear them
  * down in reverse. Each subsystem lives in its own file; tracer.h maps them.
- * The module cannot be unloaded while a device is traced (each tracer holds
- * a module reference), so exit has no tracer to stop.
+ * The module cannot be unloaded while a traced filesystem is mounted (each
+ * such tracer holds a module reference). Dormant and unverified devices do
+ * not hold it: unloading seals their CoW files, so that the next reload
+ * continues the chain. At shutdown every CoW file that can be is sealed.
  */
 #include "log.h"
 
 #include <linux/module.h>
+#include <linux/reboot.h>
 
 #include "ctl_dev.h"
 #include "direct_io.h"
+#include "mount_hook.h"
 #include "proc_info.h"
 #include "snap_dev.h"
 #include "symbols.h"
+#include "tracer.h"
 #include "version.h"
+
+static int bsnap_reboot(struct notifier_block *nb, unsigned long action,
+			void *data)
+{
+	tracer_seal_all();
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block reboot_nb = {
+	.notifier_call = bsnap_reboot,
+};
 
 static int __init bsnap_init(void)
 {
@@ -28,23 +44,38 @@ static int __init bsnap_init(void)
 	ret = bsnap_direct_io_init();
 	if (ret)
 		return ret;
-	ret = snap_dev_init();
+	ret = bsnap_seal_init();
 	if (ret)
 		goto err_io;
+	ret = snap_dev_init();
+	if (ret)
+		goto err_seal;
 	ret = bsnap_proc_init();
 	if (ret)
 		goto err_snap;
-	ret = bsnap_ctl_init();
+	ret = bsnap_mount_hook_init();
 	if (ret)
 		goto err_proc;
+	ret = register_reboot_notifier(&reboot_nb);
+	if (ret)
+		goto err_mount;
+	ret = bsnap_ctl_init();
+	if (ret)
+		goto err_reboot;
 
 	pr_info("version %s loaded\n", BSNAP_VERSION);
 	return 0;
 
+err_reboot:
+	unregister_reboot_notifier(&reboot_nb);
+err_mount:
+	bsnap_mount_hook_exit();
 err_proc:
 	bsnap_proc_exit();
 err_snap:
 	snap_dev_exit();
+err_seal:
+	bsnap_seal_exit();
 err_io:
 	bsnap_direct_io_exit();
 	return ret;
@@ -53,8 +84,13 @@ err_io:
 static void __exit bsnap_exit(void)
 {
 	bsnap_ctl_exit();
+	unregister_reboot_notifier(&reboot_nb);
+	/* No more mount events: what is dormant now stays so until sealed. */
+	bsnap_mount_hook_exit();
+	tracer_unload_all();
 	bsnap_proc_exit();
 	snap_dev_exit();
+	bsnap_seal_exit();
 	bsnap_direct_io_exit();
 	pr_info("unloaded\n");
 }

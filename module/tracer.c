@@ -19,6 +19,7 @@
 #include "tracer.h"
 
 DEFINE_MUTEX(bsnap_ctl_mutex);
+DEFINE_MUTEX(bsnap_fs_mutex);
 static LIST_HEAD(tracers);
 
 struct tracer *tracer_find_minor(unsigned int minor)
@@ -37,7 +38,8 @@ struct tracer *tracer_find_dev(dev_t dev)
 	struct tracer *t;
 
 	list_for_each_entry_rcu(t, &tracers, node,
-				lockdep_is_held(&bsnap_ctl_mutex))
+				lockdep_is_held(&bsnap_ctl_mutex) ||
+				lockdep_is_held(&bsnap_fs_mutex))
 		if (t->dev == dev)
 			return t;
 	return NULL;
@@ -48,20 +50,28 @@ void tracer_publish(struct tracer *t)
 	struct tracer *pos;
 
 	lockdep_assert_held(&bsnap_ctl_mutex);
+	mutex_lock(&bsnap_fs_mutex);
 	/* Keep the list in minor order for info and /proc. */
 	list_for_each_entry(pos, &tracers, node) {
-		if (pos->minor > t->minor) {
-			list_add_tail_rcu(&t->node, &pos->node);
-			return;
-		}
+		if (pos->minor > t->minor)
+			break;
 	}
-	list_add_tail_rcu(&t->node, &tracers);
+	list_add_tail_rcu(&t->node, &pos->node);
+	mutex_unlock(&bsnap_fs_mutex);
 }
 
 void tracer_unpublish(struct tracer *t)
 {
 	lockdep_assert_held(&bsnap_ctl_mutex);
+	mutex_lock(&bsnap_fs_mutex);
 	list_del_rcu(&t->node);
+	mutex_unlock(&bsnap_fs_mutex);
+}
+
+struct tracer *tracer_first(void)
+{
+	lockdep_assert_held(&bsnap_ctl_mutex);
+	return list_first_entry_or_null(&tracers, struct tracer, node);
 }
 
 void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg)
@@ -75,10 +85,7 @@ void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg)
 
 bool tracer_handle_bio(struct bio *bio)
 {
-	struct cow_pipeline *pipe;
-	struct cbt_map *cbt;
 	struct tracer *t;
-	u64 first, last;
 
 	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
 		return false;
@@ -88,6 +95,38 @@ bool tracer_handle_bio(struct bio *bio)
 	rcu_read_unlock();
 	if (!t)
 		return false;
+	return tracer_trace_bio(t, bio);
+}
+
+/* Hold @bio while the header on disk says CLEAN (see tracer_seal.c). */
+static bool tracer_hold_sealed(struct tracer *t, struct bio *bio)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->seal_lock, flags);
+	if (!t->sealed) {
+		spin_unlock_irqrestore(&t->seal_lock, flags);
+		return false;
+	}
+	if (bio->bi_opf & REQ_NOWAIT) {
+		spin_unlock_irqrestore(&t->seal_lock, flags);
+		bio_wouldblock_error(bio);
+		return true;
+	}
+	bio_list_add(&t->sealed_bios, bio);
+	spin_unlock_irqrestore(&t->seal_lock, flags);
+	tracer_unseal_async(t);
+	return true;
+}
+
+bool tracer_trace_bio(struct tracer *t, struct bio *bio)
+{
+	struct cow_pipeline *pipe;
+	struct cbt_map *cbt;
+	u64 first, last;
+
+	if (unlikely(READ_ONCE(t->sealed)) && tracer_hold_sealed(t, bio))
+		return true;
 
 	/*
 	 * A transition to snapshot publishes the new pipeline before the new

@@ -3,7 +3,10 @@
  * A tracer: one traced block device, its mode and state, and what it owns.
  *
  *   tracer.c        the table of tracers and the per-bio hot path
- *   tracer_state.c  the state machine: setup, destroy, (later) transitions
+ *   tracer_state.c  the state machine: setup, destroy, transitions
+ *   tracer_mount.c  mount, remount and umount: active <-> dormant
+ *   tracer_reload.c reload after reboot: unverified -> active
+ *   tracer_seal.c   write intent: the CoW header is CLEAN only while sealed
  *   cow_store.c     where CoW data and metadata live (snapshot mode)
  *   cow_pipeline.c  copy-before-write of held writes
  *   snap_dev.c      the read-only image /dev/bsnapN
@@ -14,7 +17,10 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <uapi/bsnap.h>
 
 #include "compat.h"
@@ -27,6 +33,7 @@ struct cbt_map;
 struct cow_pipeline;
 struct cow_store;
 struct snap_dev;
+struct super_block;
 
 struct tracer {
 	struct list_head node;	/* in the hook's table, RCU */
@@ -35,14 +42,28 @@ struct tracer {
 	struct bsnap_bdev_ref bdev_ref;
 	sector_t nr_sectors;	/* device size when tracing started */
 
-	u32 state;		/* BSNAP_STATE_* except FAILED; control mutex */
+	u32 state;		/* BSNAP_STATE_* except FAILED; fs mutex */
 	int error;		/* first failure (negative errno), or 0 */
+	bool chain_broken;	/* changes may be missing: no incremental */
 	u64 seqid;
 	u8 uuid[BSNAP_UUID_SIZE];
 	u64 cache_size;
 	u32 flags;		/* BSNAP_FLAG_* */
 	char *bdev_path;
 	char *cow_path;
+	char *fs_path;		/* the CoW file's path inside the filesystem */
+	bool holds_module;	/* while the filesystem is mounted; fs mutex */
+	bool umounting;		/* between the two halves of an unmount */
+
+	/*
+	 * Write intent (tracer_seal.c): while @sealed, the header on disk
+	 * says CLEAN, so writes wait in @sealed_bios until it no longer does.
+	 */
+	bool sealed;
+	spinlock_t seal_lock;
+	struct bio_list sealed_bios;
+	struct work_struct unseal_work;
+	struct mutex seal_mutex;	/* sealing and unsealing */
 
 	struct cbt_map *cbt;	/* changed blocks since the current snapshot */
 
@@ -67,11 +88,19 @@ static inline sector_t tracer_bio_sector(struct bio *bio)
 	return sector;
 }
 
-/* The table. Readers: RCU (hook) or the control mutex. */
+/*
+ * The table. Readers: RCU (hook), the control mutex or the fs mutex; writers
+ * hold both mutexes. Lock order: bsnap_ctl_mutex, then s_umount (freeze),
+ * then bsnap_fs_mutex. The mount hooks run under s_umount and take only the
+ * fs mutex; nothing waits for the hooks' SRCU or freezes while holding it.
+ */
+extern struct mutex bsnap_fs_mutex;
+
 struct tracer *tracer_find_minor(unsigned int minor);
 struct tracer *tracer_find_dev(dev_t dev);
 void tracer_publish(struct tracer *t);
 void tracer_unpublish(struct tracer *t);
+struct tracer *tracer_first(void);
 /* Calls @fn for each tracer in minor order; control mutex held. */
 void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg);
 
@@ -80,6 +109,8 @@ void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg);
  * the bio over (it will be submitted later), false if the caller submits it.
  */
 bool tracer_handle_bio(struct bio *bio);
+/* The same for a bio of @t's device, already looked up. */
+bool tracer_trace_bio(struct tracer *t, struct bio *bio);
 
 /* Record the first failure of @t (later ones are only logged). */
 void tracer_set_error(struct tracer *t, int error);
@@ -103,5 +134,43 @@ int tracer_reconfigure(const struct bsnap_reconfigure *arg);
 int tracer_fill_info(unsigned int minor, struct bsnap_info *info);
 int tracer_free_minor(unsigned int *minor);
 u32 tracer_state_bits(const struct tracer *t);
+int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
+		  const char *cow_path, bool snapshot);
+
+/* Shared by the state machine's files (tracer_state.c). */
+struct tracer *tracer_alloc(const struct bsnap_setup *arg,
+			    const char *bdev_path, const char *cow_path);
+void tracer_free(struct tracer *t);
+int check_new_minor(unsigned int minor);
+int tracer_add_image(struct tracer *t);
+
+/* Module unload and shutdown (tracer_state.c): seal what can be sealed. */
+void tracer_seal_all(void);
+void tracer_unload_all(void);
+
+/* The header flags of @t's CoW file while in use (not sealed). */
+u32 tracer_cow_flags(const struct tracer *t);
+
+/* The module reference held while the filesystem is mounted; fs mutex. */
+void tracer_get_module(struct tracer *t);
+void tracer_put_module(struct tracer *t);
+
+/* tracer_seal.c */
+void tracer_seal_init(struct tracer *t);
+/* Seal @t's CoW file if nothing can write behind bsnap's back. */
+int tracer_seal(struct tracer *t);
+/* Write the header not clean and let held writes go. */
+void tracer_unseal(struct tracer *t);
+/* The same from a worker; any context. */
+void tracer_unseal_async(struct tracer *t);
+/* Before @t is freed: no unseal work may run any more. */
+void tracer_seal_stop(struct tracer *t);
+int bsnap_seal_init(void);
+void bsnap_seal_exit(void);
+
+/* tracer_mount.c, called by the mount hooks. */
+void tracer_sb_shutdown_begin(struct super_block *sb);
+void tracer_sb_shutdown_end(dev_t dev);
+void tracer_sb_changed(struct super_block *sb);
 
 #endif

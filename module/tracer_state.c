@@ -4,9 +4,10 @@
  * destroy tracers. All run with bsnap_ctl_mutex held.
  *
  * States (uapi/bsnap.h bits): snapshot or incremental; active (mounted rw),
- * dormant, unverified; plus failed with a stored errno. This version
- * implements setup -> active snapshot and destroy; transitions, dormancy
- * and reload build on the same operations.
+ * dormant, unverified; plus failed with a stored errno. Here: setup ->
+ * active snapshot, the transitions between snapshot and incremental,
+ * destroy, and what unload and shutdown do. Mount events (active <->
+ * dormant) are in tracer_mount.c, reload (-> unverified) in tracer_reload.c.
  */
 #include "log.h"
 
@@ -26,7 +27,7 @@
 #include "snap_dev.h"
 #include "tracer.h"
 
-static void tracer_free(struct tracer *t)
+void tracer_free(struct tracer *t)
 {
 	if (t->cbt)
 		cbt_map_destroy(t->cbt);
@@ -34,7 +35,13 @@ static void tracer_free(struct tracer *t)
 		bsnap_bdev_close(&t->bdev_ref);
 	kfree(t->bdev_path);
 	kfree(t->cow_path);
+	kfree(t->fs_path);
 	kfree(t);
+}
+
+u32 tracer_cow_flags(const struct tracer *t)
+{
+	return (t->state & BSNAP_STATE_SNAPSHOT) ? 0 : BSNAP_COW_INDEX_ONLY;
 }
 
 /*
@@ -48,18 +55,23 @@ static void tracer_teardown(struct tracer *t, bool remove_cow)
 		snap_dev_destroy(t->image);
 	tracer_unpublish(t);
 	bsnap_hook_sync();
+	tracer_seal_stop(t);
 	if (t->pipe) {
 		cow_pipeline_fail(t->pipe); /* release held writes, no copies */
 		cow_pipeline_destroy(t->pipe);
 	}
-	if (t->store)
+	if (t->store) {
+		if (remove_cow && !t->store->cf->dentry)
+			pr_info("bsnap%u: the filesystem is not mounted: CoW file %s left in place\n",
+				t->minor, t->cow_path);
 		cow_store_destroy(t->store, remove_cow);
+	}
 	bsnap_hook_put();
+	tracer_put_module(t);
 	tracer_free(t);
-	module_put(THIS_MODULE);
 }
 
-static int check_new_minor(unsigned int minor)
+int check_new_minor(unsigned int minor)
 {
 	if (minor >= BSNAP_MAX_MINORS)
 		return -EINVAL;
@@ -68,7 +80,7 @@ static int check_new_minor(unsigned int minor)
 	return 0;
 }
 
-static struct tracer *tracer_alloc(const struct bsnap_setup *arg,
+struct tracer *tracer_alloc(const struct bsnap_setup *arg,
 				   const char *bdev_path, const char *cow_path)
 {
 	struct tracer *t;
@@ -77,6 +89,7 @@ static struct tracer *tracer_alloc(const struct bsnap_setup *arg,
 	if (!t)
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&t->node);
+	tracer_seal_init(t);
 	t->minor = arg->minor;
 	t->flags = arg->flags;
 	t->cache_size = arg->cache_size ?: BSNAP_DEFAULT_CACHE_SIZE;
@@ -160,8 +173,13 @@ static int tracer_start_snapshot(struct tracer *t, struct snap_parts *sp,
 		return ret;
 	}
 	WRITE_ONCE(t->error, 0);
+	mutex_lock(&bsnap_fs_mutex);
 	t->store = sp->store;
+	t->state |= BSNAP_STATE_SNAPSHOT;
+	mutex_unlock(&bsnap_fs_mutex);
+	/* Pipeline first, then the map: see tracer_trace_bio(). */
 	smp_store_release(&t->pipe, sp->pipe);
+	/* Pairs with the acquire of t->cbt in tracer_trace_bio(). */
 	smp_store_release(&t->cbt, sp->cbt);
 	if (publish)
 		tracer_publish(t);
@@ -169,11 +187,10 @@ static int tracer_start_snapshot(struct tracer *t, struct snap_parts *sp,
 	ret = bsnap_bdev_thaw(bdev);
 	if (ret)
 		pr_warn("thaw of %s returned %d\n", t->bdev_path, ret);
-	t->state |= BSNAP_STATE_SNAPSHOT;
 	return 0;
 }
 
-static int tracer_add_image(struct tracer *t)
+int tracer_add_image(struct tracer *t)
 {
 	struct snap_dev *sd = snap_dev_create(t);
 
@@ -230,11 +247,21 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 	ret = bsnap_hook_get();
 	if (ret)
 		goto err_parts;
+	t->fs_path = cow_file_fs_path(sp.store->cf);
+	if (IS_ERR(t->fs_path)) {
+		ret = PTR_ERR(t->fs_path);
+		t->fs_path = NULL;
+		goto err_hook;
+	}
+	t->state |= BSNAP_STATE_ACTIVE;
 	ret = tracer_start_snapshot(t, &sp, true);
 	if (ret)
 		goto err_hook;
-	t->state |= BSNAP_STATE_ACTIVE;
-	__module_get(THIS_MODULE);
+	mutex_lock(&bsnap_fs_mutex);
+	tracer_get_module(t);
+	mutex_unlock(&bsnap_fs_mutex);
+	/* Published: umount finds the tracer and lets go of the file. */
+	cow_file_close_open(t->store->cf);
 
 	ret = tracer_add_image(t);
 	if (ret) {
@@ -266,9 +293,10 @@ int tracer_transition_incremental(unsigned int minor)
 	t = tracer_find_minor(minor);
 	if (!t)
 		return minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
-	if (!(t->state & BSNAP_STATE_SNAPSHOT))
+	if (!(t->state & BSNAP_STATE_SNAPSHOT) || t->chain_broken)
 		return -EINVAL;
 
+	tracer_unseal(t);
 	snap_dev_destroy(t->image);
 	t->image = NULL;
 	/* From here writes only mark the change map the snapshot kept. */
@@ -278,7 +306,9 @@ int tracer_transition_incremental(unsigned int minor)
 	cow_pipeline_fail(pipe); /* release held writes without copying */
 	cow_pipeline_destroy(pipe);
 	cow_store_drop_data(t->store);
+	mutex_lock(&bsnap_fs_mutex);
 	t->state &= ~BSNAP_STATE_SNAPSHOT;
+	mutex_unlock(&bsnap_fs_mutex);
 
 	ret = cow_store_write_meta(t->store, t->cbt, BSNAP_COW_INDEX_ONLY,
 				   false);
@@ -295,12 +325,14 @@ int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
 	struct cbt_map *old_cbt;
 	struct snap_parts sp;
 	struct tracer *t;
-	char *path;
+	char *path, *fs_path;
 	int ret;
 
 	t = tracer_find_minor(arg->minor);
 	if (!t)
 		return arg->minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
+	if (t->chain_broken)
+		return tracer_error(t) ?: -EUCLEAN;
 	if ((t->state & BSNAP_STATE_SNAPSHOT) ||
 	    !(t->state & BSNAP_STATE_ACTIVE))
 		return -EINVAL;
@@ -316,18 +348,33 @@ int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
 		kfree(path);
 		return ret;
 	}
+	fs_path = cow_file_fs_path(sp.store->cf);
+	if (IS_ERR(fs_path)) {
+		snap_parts_free(&sp);
+		kfree(path);
+		return PTR_ERR(fs_path);
+	}
 
+	tracer_unseal(t);
 	old_store = t->store;
 	old_cbt = t->cbt;
-	ret = tracer_start_snapshot(t, &sp, false);
+	mutex_lock(&bsnap_fs_mutex);
+	ret = t->store->cf->dentry ? 0 : -ENODEV; /* unmounted meanwhile */
+	mutex_unlock(&bsnap_fs_mutex);
+	if (!ret)
+		ret = tracer_start_snapshot(t, &sp, false);
 	if (ret) {
 		snap_parts_free(&sp);
+		kfree(fs_path);
 		kfree(path);
 		return ret;
 	}
+	cow_file_close_open(sp.store->cf);
 	t->seqid++;
 	kfree(t->cow_path);
 	t->cow_path = path;
+	kfree(t->fs_path);
+	t->fs_path = fs_path;
 
 	/*
 	 * The old file keeps exactly the changes between the two snapshots:
@@ -338,7 +385,8 @@ int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
 	cow_store_mark_blocks(old_store, old_cbt);
 	cow_store_mark_blocks(sp.store, old_cbt);
 	ret = cow_store_write_meta(old_store, old_cbt,
-				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY, true);
+				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
+				   BSNAP_COW_SUPERSEDED, true);
 	if (ret)
 		pr_err("bsnap%u: cannot write the previous CoW file's change map (%d): take a full backup\n",
 		       t->minor, ret);
@@ -375,6 +423,8 @@ int tracer_destroy(unsigned int minor)
 	if (!t)
 		return -ENOENT;
 	pr_info("bsnap%u: destroyed\n", minor);
+	/* A CoW file left behind says "not clean": no reload trusts it. */
+	tracer_unseal(t);
 	tracer_teardown(t, true);
 	return 0;
 }
@@ -400,7 +450,7 @@ int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
 	info->seqid = t->seqid;
 	memcpy(info->uuid, t->uuid, BSNAP_UUID_SIZE);
 	info->device_sectors = t->nr_sectors;
-	info->changed_blocks = cbt_map_count(t->cbt);
+	info->changed_blocks = t->cbt ? cbt_map_count(t->cbt) : 0;
 	info->block_size = BSNAP_COW_BLOCK_SIZE;
 	if (t->store) {
 		info->falloc_size = t->store->cf->size;
@@ -422,4 +472,48 @@ int tracer_free_minor(unsigned int *minor)
 		}
 	}
 	return -ENOSPC;
+}
+
+/* Nothing can write behind bsnap's back while the device is not mounted. */
+static bool tracer_can_seal(struct tracer *t)
+{
+	struct dentry *d = t->store ? t->store->cf->dentry : NULL;
+
+	if (d)
+		return sb_rdonly(d->d_sb);
+	return bsnap_bdev_mount_check(t->bdev_ref.bdev) == -ENODEV;
+}
+
+static void tracer_seal_one(struct tracer *t, void *arg)
+{
+	if (!t->store)
+		return;
+	mutex_lock(&bsnap_fs_mutex);
+	if (!tracer_can_seal(t))
+		pr_warn("bsnap%u: %s is still mounted read-write: the CoW file stays not clean\n",
+			t->minor, t->bdev_path);
+	else if (tracer_seal(t))
+		pr_warn("bsnap%u: CoW file not sealed: take a full backup\n",
+			t->minor);
+	mutex_unlock(&bsnap_fs_mutex);
+}
+
+void tracer_seal_all(void)
+{
+	mutex_lock(&bsnap_ctl_mutex);
+	tracer_for_each(tracer_seal_one, NULL);
+	mutex_unlock(&bsnap_ctl_mutex);
+}
+
+void tracer_unload_all(void)
+{
+	struct tracer *t;
+
+	mutex_lock(&bsnap_ctl_mutex);
+	tracer_for_each(tracer_seal_one, NULL);
+	while ((t = tracer_first())) {
+		pr_info("bsnap%u: released at unload\n", t->minor);
+		tracer_teardown(t, false);
+	}
+	mutex_unlock(&bsnap_ctl_mutex);
 }

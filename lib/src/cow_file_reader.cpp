@@ -267,7 +267,7 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
     if (h.block_size < 512 || h.block_size > max_block_size || !std::has_single_bit(h.block_size))
         bad("block size " + num(h.block_size) + " is not a power of two in [512, " +
             num(max_block_size) + "]");
-    std::uint32_t known_flags = BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY;
+    std::uint32_t known_flags = BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY | BSNAP_COW_SUPERSEDED;
     if (h.flags & ~known_flags)
         bad("unknown flags " + hex(h.flags & ~known_flags));
     if (h.seqid == 0)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * The bsnap CoW file format, version 1. Read by the module (reload) and by
+ * The bsnap CoW file format, version 2. Read by the module (reload) and by
  * userspace (update-img, bsnapctl); readers must check magic and version.
  * All integers are little endian. Offsets and sizes are in bytes.
  *
@@ -8,12 +8,16 @@
  *   [bitmap_off, +bitmap_len)   change bitmap: bit b (LSB first within each
  *                            byte) set = block b of the device changed since
  *                            the snapshot this file belongs to was taken
+ *   [valid_off, +valid_len)  index-valid bitmap: bit p set = index page p
+ *                            (4 KiB, 512 entries) holds written entries;
+ *                            a clear page reads as all zeros whatever the
+ *                            disk holds (the index region is never zeroed)
  *   [index_off, +index_len)  snapshot index: one __le64 per device block,
  *                            0 = not copied, n = the block's data is at
  *                            data_off + (n - 1) * block_size
  *   [data_off, file_size)    copied blocks, in the order they were copied
  *
- * The header and the bitmap form the "metadata region" [0, meta_len): it is
+ * Header and bitmaps form the "metadata region" [0, index_off): it is
  * written through the filesystem when the file is created, so reading it
  * through the filesystem always sees what the module later writes there
  * directly. The index and data regions are only ever accessed directly by
@@ -21,9 +25,18 @@
  * The index is valid only while the file belongs to a snapshot; once the
  * device has moved on (BSNAP_COW_INDEX_ONLY), only header and bitmap count.
  *
- * A file is consistent only when BSNAP_COW_CLEAN is set: the module clears
- * it while the file is in use and sets it, after flushing everything, when
- * the device goes dormant, transitions, or the module unloads.
+ * A file is consistent only when BSNAP_COW_CLEAN is set. The header on disk
+ * says CLEAN only while the bitmap on disk names every change: the module
+ * writes it clean ("seals" it) once the filesystem is unmounted or read-only,
+ * at shutdown and at module unload, and writes it not clean again before
+ * the next write to the device is let through (write intent). A crash while
+ * the filesystem is mounted read-write therefore leaves it not clean, and
+ * the chain must restart with a full backup.
+ *
+ * probe_crc identifies the device's state at sealing: the CRC of the
+ * device's first 4 KiB (where ext4 and xfs keep their superblock). A reload
+ * that finds another value knows the device was mounted or repaired while
+ * bsnap was not tracking it.
  */
 #ifndef _UAPI_BSNAP_COW_H
 #define _UAPI_BSNAP_COW_H
@@ -31,12 +44,16 @@
 #include <linux/types.h>
 
 #define BSNAP_COW_MAGIC 0x574f43504e534230ULL /* "0BSNPCOW" little endian */
-#define BSNAP_COW_VERSION 1
+#define BSNAP_COW_VERSION 2
 #define BSNAP_COW_HEADER_SIZE 4096
 #define BSNAP_COW_BLOCK_SIZE 4096
 
 #define BSNAP_COW_CLEAN 0x1u	  /* flushed and closed properly */
 #define BSNAP_COW_INDEX_ONLY 0x2u /* data/index no longer belong to a live snapshot */
+#define BSNAP_COW_SUPERSEDED 0x4u /* a later snapshot of the chain exists:
+				   * only update-img may use this file
+				   */
+#define BSNAP_COW_PROBE_SIZE 4096
 
 struct bsnap_cow_header {
 	__le64 magic;
@@ -58,6 +75,10 @@ struct bsnap_cow_header {
 	__le64 changed_blocks; /* bits set in the bitmap */
 	__le32 crc;	      /* zlib crc32() of the struct with crc = 0 */
 	__le32 reserved;
+	__le64 valid_off;     /* index-valid bitmap (version 2) */
+	__le64 valid_len;
+	__le32 probe_crc;     /* zlib crc32() of the device's first 4 KiB */
+	__le32 reserved2;
 };
 
 #endif /* _UAPI_BSNAP_COW_H */
