@@ -13,9 +13,13 @@
 # ROUNDS rounds, each measuring side by side, in this order: untraced (module
 # not loaded), bsnap snapshot (a new snapshot each round, CoW file 448 MiB),
 # dm-linear (untraced, under device-mapper) and dm-snapshot (persistent store
-# on vdb, 4 KiB chunks, a new snapshot each round). Ratios are to untraced
-# of the same round (dm-snap also to dm-linear); the table gives the median
-# over the rounds and the smallest and largest per-round ratio.
+# on vdb, 4 KiB chunks, a new snapshot each round). Untraced and dm-linear
+# also run each workload twice in a row ("-again"): a second pass over the
+# same region right after the first is what a rewrite is compared with (the
+# host's page cache of the disk image favours it). Ratios are to untraced
+# of the same round (first passes to the first pass, rewrites to the second;
+# dm-snap also to dm-linear); the table gives the median over the rounds and
+# the smallest and largest per-round ratio.
 #
 # Then: setup-snapshot time with a small and a large CoW file, alternately;
 # memory: module size, slab/vmalloc/percpu/MemAvailable deltas, the
@@ -110,7 +114,9 @@ mem before-load
 for round in $(seq "$ROUNDS"); do
 	say "round $round of $ROUNDS"
 	fio_run untraced "$round" rand4k
+	fio_run untraced-again "$round" rand4k
 	fio_run untraced "$round" seq1m
+	fio_run untraced-again "$round" seq1m
 
 	load
 	[ "$round" = 1 ] && mem loaded
@@ -129,13 +135,16 @@ for round in $(seq "$ROUNDS"); do
 	rm -f "$MNT/cow"
 	[ "$round" = 1 ] && mem destroyed
 	rmmod bsnap || die "rmmod failed"
+	[ "$round" = 1 ] && mem unloaded
 
 	umount "$MNT"
 	dmsetup create bench-base --table "0 $SECTORS linear $ORIGIN 0" || die "dm-linear"
 	dmsetup mknodes bench-base # no udev in the guest
 	mount /dev/mapper/bench-base "$MNT" || die "mount dm-linear"
 	fio_run dm-linear "$round" rand4k
+	fio_run dm-linear-again "$round" rand4k
 	fio_run dm-linear "$round" seq1m
+	fio_run dm-linear-again "$round" seq1m
 	[ "$round" = 1 ] && mem dm-before
 	dd if=/dev/zero of="$STORE" bs=1M count=1 oflag=direct status=none # a new store
 	sync
@@ -182,6 +191,17 @@ for i in $(seq "$SETUP_REPEAT"); do
 		rm -f "$MNT/cow-setup"
 	done
 done
+# fallocate(1) of the same sizes alone, no module involved.
+for i in $(seq "$SETUP_REPEAT"); do
+	for mb in "$SMALL_MB" "$LARGE_MB"; do
+		sync
+		t0=$(now_us)
+		fallocate -l "${mb}M" "$MNT/falloc-only" || die "fallocate"
+		sync
+		echo $((($(now_us) - t0) / 1000)) >>"$OUT/falloc-ms.$mb"
+		rm -f "$MNT/falloc-only"
+	done
+done
 # What starting bsnapctl alone costs here (part of every setup time above).
 t0=$(now_us)
 for i in 1 2 3; do "$CTL" get-free-minor >/dev/null; done
@@ -211,9 +231,10 @@ for f in glob.glob(os.path.join(out, "bw", "*")):
 def med(xs): return statistics.median(xs) if xs else float("nan")
 print()
 print("=================== snapshot benchmark (%s, %d CPUs, %d rounds) ===================" % (os.uname().release, os.cpu_count(), rounds))
-print("MB/s: median over the rounds; ratios: median of the per-round ratios [min - max]")
+print("MB/s: median over the rounds; ratios: median of the per-round ratios [min - max];")
+print("first passes are compared with the first pass of untraced/dm-linear, rewrites with their second pass (-again)")
 print("%-26s %9s %22s %22s" % ("workload", "MB/s", "x untraced", "x dm-linear"))
-order = ["untraced", "bsnap-first", "bsnap-rewrite", "dm-linear", "dm-snap-first", "dm-snap-rewrite"]
+order = ["untraced", "untraced-again", "bsnap-first", "bsnap-rewrite", "dm-linear", "dm-linear-again", "dm-snap-first", "dm-snap-rewrite"]
 for wl in ("rand4k", "seq1m"):
     for kind in order:
         label = kind + "-" + wl
@@ -224,8 +245,9 @@ for wl in ("rand4k", "seq1m"):
             return [runs[r] / b[r] for r in runs if r in b and b[r] > 0]
         def fmt(rs):
             return "%.2f [%.2f - %.2f]" % (med(rs), min(rs), max(rs)) if rs else "-"
-        r1 = fmt(ratios("untraced")) if kind != "untraced" else ""
-        r2 = fmt(ratios("dm-linear")) if kind.startswith("dm-snap") else ""
+        again = "-again" if "rewrite" in kind else ""
+        r1 = fmt(ratios("untraced" + again)) if not kind.startswith("untraced") else ""
+        r2 = fmt(ratios("dm-linear" + again)) if kind.startswith("dm-snap") else ""
         print("%-26s %9.2f %22s %22s" % (label, med(list(runs.values())), r1, r2))
 print("per round (MB/s):")
 for label in sorted(bw):
@@ -239,6 +261,9 @@ ctl = times("ctl-start-ms")
 print("setup-snapshot time (ms, each run; median):")
 print("  CoW file %6s MiB: %-24s median %d" % (small, " ".join(map(str, ts)), med(ts)))
 print("  CoW file %6s MiB: %-24s median %d" % (large, " ".join(map(str, tl)), med(tl)))
+fs, fl = times("falloc-ms." + small), times("falloc-ms." + large)
+if fs: print("  fallocate -l %6sM alone (+ sync): %-16s median %d" % (small, " ".join(map(str, fs)), med(fs)))
+if fl: print("  fallocate -l %6sM alone (+ sync): %-16s median %d" % (large, " ".join(map(str, fl)), med(fl)))
 if ctl: print("  (starting bsnapctl alone: %d ms, included above)" % ctl[0])
 dm = [int(open(f).read()) for f in sorted(glob.glob(os.path.join(out, "dm-setup-ms.*")))]
 print("dm-snapshot creation (suspend+freeze, create, reload, resume; each round): %s ms" % " ".join(map(str, dm)))
@@ -265,6 +290,7 @@ print("  insmod:                       %s" % delta("before-load", "loaded"))
 print("  setup-snapshot (CoW 448 MiB): %s" % delta("loaded", "snapshot-setup"))
 print("  + the writes (default cache): %s" % delta("loaded", "snapshot-written"))
 print("  after destroy:                %s" % delta("loaded", "destroyed"))
+print("  after rmmod (from before insmod, round 1): %s" % delta("before-load", "unloaded"))
 print("  -c %d + first writes:     %s" % (small_cache, delta("small-before", "small-written")))
 for name in ("bsnap-info.json", "bsnap-info-small.json"):
     try:
