@@ -79,12 +79,27 @@ setup_params reload_params(const Reload& cmd) {
     return params;
 }
 
+// A CoW file the module cannot use still leaves the device registered
+// (unverified and failed, so that nothing trusts it): report that as the
+// command's failure, with the module's errno.
+void check_reloaded(control_device& ctl, unsigned minor, const std::string& cow) {
+    device_info info = ctl.info(minor);
+    if (info.error != 0)
+        throw errno_error(info.error, "reload: CoW file " + cow +
+                                          " cannot be used; the device stays unverified and "
+                                          "failed: take a full backup");
+}
+
 void run(const reload_snapshot_command& cmd, std::ostream&) {
-    control_device().reload_snapshot(reload_params(cmd));
+    control_device ctl;
+    ctl.reload_snapshot(reload_params(cmd));
+    check_reloaded(ctl, cmd.minor, cmd.cow);
 }
 
 void run(const reload_incremental_command& cmd, std::ostream&) {
-    control_device().reload_incremental(reload_params(cmd));
+    control_device ctl;
+    ctl.reload_incremental(reload_params(cmd));
+    check_reloaded(ctl, cmd.minor, cmd.cow);
 }
 
 void run(const destroy_command& cmd, std::ostream&) {

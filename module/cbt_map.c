@@ -233,3 +233,27 @@ void cbt_map_import(struct cbt_map *map, const void *buf, size_t len)
 
 	atomic64_set(&map->nr_set, weight);
 }
+
+int cbt_map_merge(struct cbt_map *map, const void *buf, size_t len)
+{
+	size_t i, nwords = BITS_TO_LONGS(map->nr_blocks);
+	unsigned long *tmp;
+	u64 added = 0;
+
+	tmp = kvcalloc(nwords, sizeof(unsigned long), GFP_KERNEL);
+	if (!tmp)
+		return -ENOMEM;
+	bsnap_bitmap_import(tmp, map->nr_blocks, buf, len);
+	for (i = 0; i < nwords; i++) {
+		unsigned long old;
+
+		if (!tmp[i])
+			continue;
+		old = atomic_long_fetch_or(tmp[i],
+					   (atomic_long_t *)&map->bits[i]);
+		added += hweight_long(tmp[i] & ~old);
+	}
+	atomic64_add(added, &map->nr_set);
+	kvfree(tmp);
+	return 0;
+}

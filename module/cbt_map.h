@@ -73,6 +73,9 @@ void cbt_map_export(const struct cbt_map *map, void *buf, size_t len);
  */
 void cbt_map_import(struct cbt_map *map, const void *buf, size_t len);
 
+/* OR the on-disk layout into @map; safe against concurrent setters. */
+int cbt_map_merge(struct cbt_map *map, const void *buf, size_t len);
+
 /*
  * The on-disk bitmap layout for any bitmap of @nbits bits (also used for the
  * CoW index's valid bitmap): export writes @len bytes, zero-padded; import

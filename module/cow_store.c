@@ -301,11 +301,9 @@ static void *cow_read_region(struct cow_store *cs, u64 off, u64 len)
 	return buf;
 }
 
-static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot)
+static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot,
+			   u32 probe_crc)
 {
-	u32 crc;
-	int ret;
-
 	if (flags & ~(BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
 		      BSNAP_COW_SUPERSEDED))
 		return -EBADMSG;
@@ -315,10 +313,7 @@ static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot)
 		return -ESTALE;
 	if (snapshot && (flags & BSNAP_COW_INDEX_ONLY))
 		return -EINVAL;
-	ret = cow_store_probe_crc(cs->cf->bdev, &crc);
-	if (ret)
-		return ret;
-	return crc == cs->probe_crc ? 0 : -ESTALE;
+	return probe_crc == cs->probe_crc ? 0 : -ESTALE;
 }
 
 static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
@@ -342,7 +337,7 @@ static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
 }
 
 struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
-				 bool snapshot, u64 cache_bytes,
+				 bool snapshot, u64 cache_bytes, u32 probe_crc,
 				 struct cbt_map *cbt, u64 *seqid, u8 *uuid)
 {
 	struct cow_store *cs;
@@ -363,7 +358,7 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 			       BSNAP_COW_BLOCK_SIZE;
 	ret = cow_read_header(cs, &flags);
 	if (!ret)
-		ret = cow_check_flags(cs, flags, snapshot);
+		ret = cow_check_flags(cs, flags, snapshot, probe_crc);
 	if (ret)
 		goto err;
 	bitmap = cow_read_region(cs, cs->bitmap_off, cs->bitmap_len);
@@ -371,8 +366,10 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 		ret = PTR_ERR(bitmap);
 		goto err;
 	}
-	cbt_map_import(cbt, bitmap, cs->bitmap_len);
+	ret = cbt_map_merge(cbt, bitmap, cs->bitmap_len);
 	vfree(bitmap);
+	if (ret)
+		goto err;
 	if (snapshot) {
 		ret = cow_load_index(cs, cache_bytes);
 		if (ret)

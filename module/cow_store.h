@@ -48,13 +48,13 @@ struct cow_store *cow_store_create(const char *path, u64 size,
  * Open an existing CoW file for reload: @cf is its map (cow_file.h). The
  * header must be version 2, intact and laid out for a device of
  * @device_sectors (-EBADMSG), CLEAN (-EUCLEAN), not SUPERSEDED (-ESTALE),
- * and its probe must match the device now (-ESTALE). Its change bitmap is
- * merged into @cbt. With @snapshot the file must still hold a snapshot
+ * and its probe must be @probe_crc, the device's (-ESTALE). Its change
+ * bitmap is merged into @cbt, which may be in use. With @snapshot the file must still hold a snapshot
  * (-EINVAL if it is INDEX_ONLY) and its index is opened with @cache_bytes.
  * On success the store owns @cf and *@seqid and @uuid are the header's.
  */
 struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
-				 bool snapshot, u64 cache_bytes,
+				 bool snapshot, u64 cache_bytes, u32 probe_crc,
 				 struct cbt_map *cbt, u64 *seqid, u8 *uuid);
 
 /* Close (and, with @remove, delete) the file and free memory. */

@@ -91,8 +91,9 @@ static inline sector_t tracer_bio_sector(struct bio *bio)
 /*
  * The table. Readers: RCU (hook), the control mutex or the fs mutex; writers
  * hold both mutexes. Lock order: bsnap_ctl_mutex, then s_umount (freeze),
- * then bsnap_fs_mutex. The mount hooks run under s_umount and take only the
- * fs mutex; nothing waits for the hooks' SRCU or freezes while holding it.
+ * then bsnap_fs_mutex, then a tracer's seal_mutex. The mount hooks run
+ * under s_umount and take only the fs mutex (and seal mutexes); nothing
+ * waits for the mount hooks' SRCU or freezes while holding either.
  */
 extern struct mutex bsnap_fs_mutex;
 
@@ -161,6 +162,12 @@ void tracer_seal_init(struct tracer *t);
 int tracer_seal(struct tracer *t);
 /* Write the header not clean and let held writes go. */
 void tracer_unseal(struct tracer *t);
+/*
+ * Reload: hand @store to @t, which has been sealed since it was published.
+ * True if it still is (no write came in: the clean header on disk is
+ * right); else the header is written not clean and false returned.
+ */
+bool tracer_attach_sealed(struct tracer *t, struct cow_store *store);
 /* The same from a worker; any context. */
 void tracer_unseal_async(struct tracer *t);
 /* Before @t is freed: no unseal work may run any more. */

@@ -99,14 +99,20 @@ static struct vfsmount *reload_private_mount(const char *bdev_path,
 	return mnt;
 }
 
-/* Find, check and open the CoW file; fills t->store, t->seqid, t->uuid. */
-static int reload_open_store(struct tracer *t, bool snapshot)
+/* Find, check and open the CoW file, for t->seqid, t->uuid and *@cs. */
+static int reload_open_store(struct tracer *t, bool snapshot,
+			     struct cow_store **cs)
 {
 	struct block_device *bdev = t->bdev_ref.bdev;
-	struct cow_store *cs;
 	struct vfsmount *mnt;
 	struct cow_file *cf;
+	u32 probe;
+	int ret;
 
+	/* Before the private mount, in case the filesystem writes anyway. */
+	ret = cow_store_probe_crc(bdev, &probe);
+	if (ret)
+		return ret;
 	mnt = reload_private_mount(t->bdev_path, bdev);
 	if (IS_ERR(mnt))
 		return PTR_ERR(mnt);
@@ -114,13 +120,12 @@ static int reload_open_store(struct tracer *t, bool snapshot)
 	mntput(mnt);
 	if (IS_ERR(cf))
 		return PTR_ERR(cf);
-	cs = cow_store_open(cf, t->nr_sectors, snapshot, t->cache_size,
-			    t->cbt, &t->seqid, t->uuid);
-	if (IS_ERR(cs)) {
+	*cs = cow_store_open(cf, t->nr_sectors, snapshot, t->cache_size, probe,
+			     t->cbt, &t->seqid, t->uuid);
+	if (IS_ERR(*cs)) {
 		cow_file_release(cf, false);
-		return PTR_ERR(cs);
+		return PTR_ERR(*cs);
 	}
-	t->store = cs;
 	return 0;
 }
 
@@ -140,29 +145,40 @@ static const char *reload_problem(int err)
 	}
 }
 
-static int reload_start(struct tracer *t, bool snapshot)
+/*
+ * @t is published and sealed: writes are recorded. Find the file and
+ * attach it; a problem with it is stored in @t, not returned.
+ */
+static void reload_start(struct tracer *t, bool snapshot)
 {
+	struct cow_pipeline *pipe;
+	struct cow_store *cs;
 	int ret;
 
-	ret = reload_open_store(t, snapshot);
+	ret = reload_open_store(t, snapshot, &cs);
 	if (ret) {
 		pr_err("bsnap%u: %s (%d): the device is registered as unverified and failed; take a full backup\n",
 		       t->minor, reload_problem(ret), ret);
 		t->chain_broken = true;
-		t->error = ret;
-		return 0;
+		tracer_set_error(t, ret);
+		return;
 	}
-	/* The header on disk is CLEAN: the first write must wait for it. */
-	t->sealed = true;
-	if (snapshot) {
-		t->pipe = cow_pipeline_create(t, t->cbt, t->store);
-		if (IS_ERR(t->pipe)) {
-			ret = PTR_ERR(t->pipe);
-			t->pipe = NULL;
-			return ret;
-		}
+	if (!tracer_attach_sealed(t, cs) && snapshot) {
+		/* Recorded, so the chain holds; but nothing was copied. */
+		pr_err("bsnap%u: the device was written before its CoW file was found: the snapshot is lost\n",
+		       t->minor);
+		tracer_set_error(t, -ESTALE);
+		return;
 	}
-	return 0;
+	if (!snapshot)
+		return;
+	pipe = cow_pipeline_create(t, t->cbt, t->store);
+	if (IS_ERR(pipe)) {
+		tracer_set_error(t, PTR_ERR(pipe));
+		return;
+	}
+	/* Published after the store, as tracer_start_snapshot() does. */
+	smp_store_release(&t->pipe, pipe);
 }
 
 int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
@@ -206,24 +222,18 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		t->cbt = NULL;
 		goto err;
 	}
-	ret = reload_start(t, snapshot);
-	if (ret)
-		goto err_store;
 	ret = bsnap_hook_get();
 	if (ret)
-		goto err_store;
+		goto err;
+	t->sealed = true;	/* until the clean header is read */
 	tracer_publish(t);
-	if (snapshot && t->store && tracer_add_image(t))
+	reload_start(t, snapshot);
+	if (snapshot && t->pipe && tracer_add_image(t))
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: reloaded %s, CoW file %s: unverified until mounted\n",
 		t->minor, bdev_path, cow_path);
 	return 0;
 
-err_store:
-	if (t->pipe)
-		cow_pipeline_destroy(t->pipe);
-	if (t->store)
-		cow_store_destroy(t->store, false);
 err:
 	tracer_free(t);
 	return ret;

@@ -12,8 +12,9 @@
  * complete, or a header that is not clean and makes reload refuse.
  *
  * Sealing happens when nothing writes to the device through a filesystem:
- * at umount, remount read-only, shutdown and module unload; reload starts
- * sealed since it found the header clean.
+ * at umount, remount read-only, shutdown and module unload. Reload starts
+ * sealed before it even looks for the file (tracer_reload.c): if it is
+ * still sealed once the clean header is read, no write came in between.
  */
 #include "log.h"
 
@@ -92,8 +93,10 @@ void tracer_unseal(struct tracer *t)
 
 	mutex_lock(&t->seal_mutex);
 	if (READ_ONCE(t->sealed)) {
-		ret = cow_store_write_meta(t->store, t->cbt,
-					   tracer_cow_flags(t), false);
+		/* No store yet: reload is still looking for the file. */
+		if (t->store)
+			ret = cow_store_write_meta(t->store, t->cbt,
+						   tracer_cow_flags(t), false);
 		tracer_set_sealed(t, false, &held);
 	}
 	mutex_unlock(&t->seal_mutex);
@@ -108,6 +111,28 @@ void tracer_unseal(struct tracer *t)
 		if (!tracer_trace_bio(t, bio))
 			bsnap_submit_own(bio);
 	}
+}
+
+bool tracer_attach_sealed(struct tracer *t, struct cow_store *store)
+{
+	bool sealed;
+	int ret = 0;
+
+	/* Lock order: the fs mutex comes before the seal mutex. */
+	mutex_lock(&bsnap_fs_mutex);
+	t->store = store;
+	mutex_unlock(&bsnap_fs_mutex);
+	mutex_lock(&t->seal_mutex);
+	sealed = READ_ONCE(t->sealed);
+	if (!sealed)
+		ret = cow_store_write_meta(store, t->cbt, tracer_cow_flags(t),
+					   false);
+	mutex_unlock(&t->seal_mutex);
+	if (ret) {
+		t->chain_broken = true;
+		tracer_set_error(t, ret);
+	}
+	return sealed;
 }
 
 void tracer_unseal_async(struct tracer *t)
