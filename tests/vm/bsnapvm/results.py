@@ -57,6 +57,23 @@ def running(share, tests, boot):
     return None
 
 
+def crash_requested(share, test, boot):
+    """The test reset the guest on purpose in this boot (lib.sh's
+    crash_and_continue writes crash.<boot> on the share first)."""
+    return os.path.exists(os.path.join(share, "results", test.id, f"crash.{boot}"))
+
+
+def record_crash(share, test, boot):
+    """What the runner would have written had the test exited 75: the guest
+    reset before it could. The test saved its kernel log as dmesg.<boot>."""
+    d = os.path.join(share, "results", test.id)
+    ms = (_read(os.path.join(d, f"crash.{boot}"), "") or "").strip()
+    with open(os.path.join(d, f"ms.{boot}"), "w") as f:
+        f.write((ms if ms.isdigit() else "0") + "\n")
+    with open(os.path.join(d, f"rc.{boot}"), "w") as f:
+        f.write(f"{EXIT_REBOOT}\n")
+
+
 def verdict(share, test, mode="suite", note=None):
     """note: what the harness knows beyond the share (the test asked for too
     many reboots; the guest died while it ran)."""

@@ -136,6 +136,20 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             continue
         # The test that was running fails; the others still get their verdict.
         crashed = results.running(share, tests, boot)
+        if crashed and results.crash_requested(share, tests[crashed - 1], boot):
+            # The test reset the guest on purpose (lib.sh's crash_and_continue:
+            # no sync, no clean shutdown): a reboot it asked for, like exit 75.
+            test = tests[crashed - 1]
+            results.record_crash(share, test, boot)
+            progress.poll(boot, t_boot)
+            reboots[test.id] = reboots.get(test.id, 0) + 1
+            if reboots[test.id] > MAX_REBOOTS_PER_TEST:
+                notes[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+                start = crashed + 1
+            else:
+                start = crashed
+            boot += 1
+            continue
         if crashed and os.path.exists(os.path.join(share, "results", tests[crashed - 1].id,
                                                    "unkillable")):
             problems.append(f"boot {boot}: {tests[crashed - 1].id} could not be killed; "

@@ -1,0 +1,3 @@
+#!/bin/bash
+# bsnap-vm: timeout=600
+exec bash "$(dirname "$0")/dd-dormant.bash" ext4
