@@ -5,23 +5,26 @@
 # Installs its own build dependencies with apt-get (run as root, or with sudo).
 # The version is BSNAP_VERSION of module/version.h.
 #
-#   scripts/build-packages.sh [--deb] [--rpm] [--no-lint] [--out DIR]
+#   scripts/build-packages.sh [--deb] [--rpm] [--no-lint] [--worktree] [--out DIR]
 #
-# With neither --deb nor --rpm it builds both. Exits nonzero if a build fails
-# or lintian/rpmlint report an error or a warning that is not overridden.
+# With neither --deb nor --rpm it builds both. The source is the commit HEAD
+# (git archive); --worktree takes the working tree instead (tracked files as
+# they are now, plus new files that are not ignored). Exits nonzero if a build
+# fails or lintian/rpmlint report an error or a warning not overridden.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 
-want_deb=0 want_rpm=0 lint=1
+want_deb=0 want_rpm=0 lint=1 worktree=0
 out=${BSNAP_PKG_OUT:-$src/build-packages}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--deb) want_deb=1 ;;
 	--rpm) want_rpm=1 ;;
 	--no-lint) lint=0 ;;
+	--worktree) worktree=1 ;;
 	--out) out=$2; shift ;;
-	-h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "build-packages: unknown argument '$1' (see --help)" >&2; exit 64 ;;
 	esac
 	shift
@@ -30,7 +33,12 @@ if [ $want_deb -eq 0 ] && [ $want_rpm -eq 0 ]; then want_deb=1 want_rpm=1; fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-version=$(sed -n 's/^#define BSNAP_VERSION "\(.*\)"$/\1/p' module/version.h)
+if [ $worktree -eq 1 ]; then
+	version_h=$(cat module/version.h)
+else
+	version_h=$(git show HEAD:module/version.h)
+fi
+version=$(sed -n 's/^#define BSNAP_VERSION "\(.*\)"$/\1/p' <<<"$version_h")
 [ -n "$version" ] || { echo "build-packages: no BSNAP_VERSION in module/version.h" >&2; exit 1; }
 
 # --- build dependencies ------------------------------------------------------
@@ -55,11 +63,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- the source, as a clean copy ---------------------------------------------
-# Only the files git knows or would add (tracked, plus new files that are not
-# ignored): no build directories, no editor leftovers.
+# HEAD, or with --worktree the files git knows or would add: never build
+# directories or editor leftovers, and by default nothing uncommitted.
 stage() { # DIR: copy the source tree into DIR
 	rm -rf "$1"
 	mkdir -p "$1"
+	if [ $worktree -eq 0 ]; then
+		git -C "$src" archive --format=tar HEAD | tar -C "$1" -xf -
+		return
+	fi
 	git -C "$src" ls-files -z --cached --others --exclude-standard |
 		while IFS= read -r -d '' f; do [ -e "$src/$f" ] && printf '%s\0' "$f"; done |
 		tar -C "$src" --null -T - -cf - | tar -C "$1" -xf -

@@ -30,6 +30,16 @@ def parse(argv):
                    help="where the kernel is installed (default /); a directory a kernel "
                         "package was unpacked into (dpkg-deb -x, then depmod -b DIR RELEASE) "
                         "boots too, its modules replacing the guest's /lib/modules")
+    p.add_argument("--root-image", metavar="FILE",
+                   help="boot FILE (raw or qcow2 ext4 image of a Debian system, e.g. from "
+                        "tests/vm/make-debroot) as the guest's root, read-write, with its own "
+                        "systemd as PID 1; the tests run as a service. The host root is at "
+                        f"{plan.HOSTROOT_VIEW}. Writes persist in FILE: give an overlay. "
+                        "--kernel-root then only supplies the kernel and the initramfs modules")
+    p.add_argument("--env", metavar="NAME=VALUE", action="append", default=[],
+                   help="set NAME in the tests' environment; repeatable")
+    p.add_argument("--env-path", metavar="NAME=PATH", action="append", default=[],
+                   help="set NAME to where the host's PATH is seen in the guest; repeatable")
     p.add_argument("--module", metavar="PATH.ko", default=os.environ.get("BSNAP_MODULE"),
                    help="module the tests load, as $BSNAP_MODULE (default: $BSNAP_MODULE)")
     p.add_argument("--disk", metavar="SIZE", action="append", type=_size,
@@ -101,14 +111,26 @@ def _main(args):
     cache_dir = os.environ.get("BSNAP_VM_CACHE", "/var/tmp/bsnap-vm")
     os.makedirs(cache_dir, exist_ok=True)
     args.kernel_root = os.path.abspath(args.kernel_root)
+    if args.root_image:
+        if not os.path.isfile(args.root_image):
+            raise HarnessError(f"root image {args.root_image} does not exist")
+        args.root_image = os.path.abspath(args.root_image)
+        plan.root_image_mode = True
     qemu.find_qemu()
     release, image = kernel.find_kernel(args.kernel, args.kernel_root)
     env = {"BSNAP_SRC": plan.guest_path(REPO),
            "BSNAP_BIN": plan.guest_path(os.environ.get("BSNAP_BIN") or os.path.join(REPO, "build", "cli")),
            "BSNAP_DISKS": " ".join("vd" + chr(ord("a") + i) for i in range(len(args.disk))),
            "BSNAP_KERNEL_RELEASE": release}
-    if args.kernel_root != "/":
+    if args.kernel_root != "/" and not args.root_image:
         env["BSNAPVM_MODROOT"] = plan.guest_path(args.kernel_root)
+    if args.root_image:
+        env["BSNAPVM_ROOT_IMAGE"] = "1"
+    for item, is_path in [(e, False) for e in args.env] + [(e, True) for e in args.env_path]:
+        name, eq, value = item.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise HarnessError(f"--env{'-path' if is_path else ''} {item}: expected NAME=VALUE")
+        env[name] = plan.guest_path(value) if is_path else value
     if os.environ.get("BSNAP_TOOLS"):
         env["BSNAP_TOOLS"] = plan.guest_path(os.environ["BSNAP_TOOLS"])
     if args.module:

@@ -12,12 +12,13 @@ import subprocess
 import tempfile
 
 from . import HarnessError
-from .kernel import module_load_order
+from .kernel import (INITRAMFS_MODULES, ROOT_IMAGE_MODULES, ROOT_IMAGE_OPTIONAL,
+                     module_load_order)
 
-FORMAT = 1  # bump when the layout below changes
+FORMAT = 2  # bump when the layout below changes
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "init")
 BUSYBOX_APPLETS = ["sh", "mount", "insmod", "mkdir", "cat", "chmod", "echo",
-                   "switch_root", "poweroff", "sleep"]
+                   "switch_root", "poweroff", "sleep", "ln"]
 
 
 def find_busybox():
@@ -85,15 +86,19 @@ class _Cpio:
         return bytes(self.out)
 
 
-def _inputs(release, root):
+def _inputs(release, root, root_image):
     busybox = find_busybox()
-    modules = module_load_order(release, root)
+    if root_image:
+        modules = module_load_order(release, root, INITRAMFS_MODULES + ROOT_IMAGE_MODULES,
+                                    ROOT_IMAGE_OPTIONAL)
+    else:
+        modules = module_load_order(release, root)
     files = [busybox, INIT] + [path for _, path in modules]
     stamp = []
     for path in files:
         st = os.stat(path)
         stamp.append([path, st.st_size, st.st_mtime_ns])
-    key = hashlib.sha256(json.dumps([FORMAT, release, root, stamp]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([FORMAT, release, root, root_image, stamp]).encode()).hexdigest()
     return busybox, modules, key
 
 
@@ -113,11 +118,14 @@ def _build(busybox, modules):
     return c.finish()
 
 
-def get(release, cache_dir, root="/"):
-    """Path of an up-to-date initramfs for the release, building it if needed."""
-    busybox, modules, key = _inputs(release, root)
+def get(release, cache_dir, root="/", root_image=False):
+    """Path of an up-to-date initramfs for the release, building it if needed.
+    root_image: for --root-image (it can also mount an ext4 root); cached
+    apart from the other so that runs of both kinds never replace each other's."""
+    busybox, modules, key = _inputs(release, root, root_image)
     rel_dir = os.path.join(cache_dir, release)
-    image, key_file = os.path.join(rel_dir, "initrd.cpio"), os.path.join(rel_dir, "initrd.key")
+    name = "initrd-rootimage" if root_image else "initrd"
+    image, key_file = os.path.join(rel_dir, name + ".cpio"), os.path.join(rel_dir, name + ".key")
     try:
         with open(key_file) as f:
             if f.read().strip() == key and os.path.isfile(image):

@@ -9,6 +9,11 @@ from . import HarnessError
 # What the initramfs must load before it can mount the host root over 9p and
 # see the test disks. Their dependencies come from modinfo, never a fixed list.
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "9pnet_virtio", "9p"]
+# With --root-image the initramfs also mounts the guest's ext4 root; ext4
+# asks for crc32c through the crypto API, and there is no modprobe in the
+# initramfs to load it (optional: newer kernels have no such module).
+ROOT_IMAGE_MODULES = ["ext4"]
+ROOT_IMAGE_OPTIONAL = ["crc32c_generic"]
 
 
 def _version_key(release):
@@ -63,9 +68,10 @@ def _modinfo(release, field, module, root="/"):
     return res.stdout.strip()
 
 
-def module_load_order(release, root="/", wanted=INITRAMFS_MODULES):
+def module_load_order(release, root="/", wanted=INITRAMFS_MODULES, optional=()):
     """[(name, file)] for the wanted modules and their dependencies, each after
-    what it depends on; built-in ones are left out."""
+    what it depends on; built-in ones are left out, and so are the optional
+    ones this kernel does not have at all."""
     order, seen = [], set()
 
     def visit(name, chain):
@@ -83,7 +89,18 @@ def module_load_order(release, root="/", wanted=INITRAMFS_MODULES):
 
     for name in wanted:
         visit(name, [])
+    for name in optional:
+        try:
+            visit(name, [])
+        except HarnessError:
+            if _modinfo_exists(release, name, root):
+                raise
     return order
+
+
+def _modinfo_exists(release, module, root="/"):
+    args = ["modinfo", "-k", release] + (["-b", root] if root != "/" else [])
+    return subprocess.run(args + ["-n", module], capture_output=True).returncode == 0
 
 
 def module_vermagic_release(ko):

@@ -15,9 +15,16 @@ SHARE = "/run/bsnap-vm"
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "runner.sh")
 
 
+# With --root-image the guest runs its own root file system: every host path
+# is seen under HOSTROOT_VIEW (set by cli before any path is mapped).
+root_image_mode = False
+
+
 def guest_path(path):
     """Where a host path is seen from inside the guest."""
     path = os.path.realpath(path)
+    if root_image_mode:
+        return HOSTROOT_VIEW + path
     for d in GUEST_TMPFS:
         if path == d or path.startswith(d + "/"):
             return HOSTROOT_VIEW + path

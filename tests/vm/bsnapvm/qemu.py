@@ -21,8 +21,14 @@ def find_qemu():
     return path
 
 
+def image_format(path):
+    """'qcow2' or 'raw', from the file's first bytes (QEMU must be told)."""
+    with open(path, "rb") as f:
+        return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
+
+
 def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
-            disks=(), append="", discard="ignore"):
+            disks=(), append="", discard="ignore", root_image=None):
     cmd = [qemu, "-nodefaults", "-no-user-config", "-display", "none",
            "-no-reboot", "-machine", "q35", "-m", str(mem), "-smp", str(smp),
            "-kernel", kernel, "-initrd", initrd,
@@ -39,6 +45,13 @@ def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
         cmd += ["-drive", f"file={disk},if=none,id=disk{i},format=raw,cache=unsafe,"
                 f"discard={discard}",
                 "-device", f"virtio-blk-pci,drive=disk{i},serial=bsnap-disk{i}"]
+    if root_image:
+        # After the test disks, so that they keep their names (vda, ...);
+        # guest/init finds it by its serial.
+        cmd += ["-drive", f"file={root_image},if=none,id=root,format={image_format(root_image)},"
+                "cache=unsafe,discard=unmap",
+                "-device", "virtio-blk-pci,drive=root,serial=bsnap-root"]
+        append = ("bsnapvm.root=bsnap-root " + append).strip()
     cmd += ["-append", "console=ttyS0 panic=-1 loglevel=5 " + append]
     return cmd
 

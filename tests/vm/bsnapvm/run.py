@@ -92,14 +92,15 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
     """Boot as often as the tests ask; return the exit status of bsnap-vm."""
     t_start = time.monotonic()
     share = os.path.join(run_dir, "share")
-    initrd = initramfs.get(release, cache_dir, args.kernel_root)
+    initrd = initramfs.get(release, cache_dir, args.kernel_root, bool(args.root_image))
     boot_image = bootimage.get(release, kernel_image, cache_dir)
     qemu_bin = qemu.find_qemu()
     accel = qemu.choose_accel(qemu_bin, boot_image, release, initrd, cache_dir, _log)
     disks = make_disks(run_dir, args.disk)
     _log(f"bsnap-vm: kernel {release}, {accel}, {args.smp} CPUs, {args.mem} MiB, "
          f"disks {env['BSNAP_DISKS'] or '(none)'}"
-         + (" (discard=unmap)" if args.discard == "unmap" else "") + f"; run dir {run_dir}")
+         + (" (discard=unmap)" if args.discard == "unmap" else "")
+         + (f"; root image {args.root_image}" if args.root_image else "") + f"; run dir {run_dir}")
     deadline = t_start + args.timeout
     progress = Progress(share, tests, mode)
     boot, start, reboots, notes = 1, 1, {}, {}
@@ -108,7 +109,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
         plan.write(share, tests, mode, boot, start, env)
         console = os.path.join(run_dir, f"console.{boot}.log")
         cmd = qemu.command(qemu_bin, boot_image, initrd, accel, args.smp, args.mem,
-                           console, share, disks, discard=args.discard)
+                           console, share, disks, discard=args.discard,
+                           root_image=args.root_image)
         t_boot = time.monotonic()
         rc, timed_out = qemu.run(cmd, deadline, os.path.join(run_dir, "qemu.log"),
                                  lambda: progress.poll(boot, t_boot))

@@ -9,6 +9,7 @@ share=/run/bsnap-vm
 . "$share/plan.env"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp/home LANG=C.UTF-8 TERM=dumb
+mkdir -p "$HOME"
 boot=$BSNAP_BOOT
 other_dmesg=$share/dmesg-other.$boot
 full_dmesg=$share/dmesg.$boot
@@ -16,6 +17,12 @@ full_dmesg=$share/dmesg.$boot
 power_off() { # state
 	echo "$1" >"$share/state"
 	sync
+	if [ "${BSNAPVM_ROOT_IMAGE:-}" = 1 ]; then
+		# The guest's own systemd is PID 1 (--root-image): it kills what is
+		# left, unmounts the root image cleanly and powers off.
+		systemctl --force poweroff
+		sleep 30
+	fi
 	busybox poweroff -f
 	echo o >/proc/sysrq-trigger
 	sleep 10
