@@ -144,6 +144,12 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	return false;
 }
 
+void tracer_break_chain(struct tracer *t, int error)
+{
+	t->chain_broken = true;
+	cmpxchg(&t->error, 0, error);
+}
+
 void tracer_set_error(struct tracer *t, int error)
 {
 	struct cow_pipeline *pipe;

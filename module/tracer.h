@@ -113,6 +113,12 @@ bool tracer_handle_bio(struct bio *bio);
 /* The same for a bio of @t's device, already looked up. */
 bool tracer_trace_bio(struct tracer *t, struct bio *bio);
 
+/*
+ * Changes may be missing from @t's map (the reason is logged by the
+ * caller): store @error and refuse any further incremental.
+ */
+void tracer_break_chain(struct tracer *t, int error);
+
 /* Record the first failure of @t (later ones are only logged). */
 void tracer_set_error(struct tracer *t, int error);
 

@@ -89,8 +89,7 @@ static void tracer_activate(struct tracer *t, struct super_block *sb)
 		if (ret) {
 			pr_err("bsnap%u: CoW file %s is missing or was moved (%d): take a full backup\n",
 			       t->minor, t->fs_path, ret);
-			t->chain_broken = true;
-			tracer_set_error(t, ret);
+			tracer_break_chain(t, ret);
 			return;
 		}
 		tracer_get_module(t);

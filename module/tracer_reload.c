@@ -159,8 +159,7 @@ static void reload_start(struct tracer *t, bool snapshot)
 	if (ret) {
 		pr_err("bsnap%u: %s (%d): the device is registered as unverified and failed; take a full backup\n",
 		       t->minor, reload_problem(ret), ret);
-		t->chain_broken = true;
-		tracer_set_error(t, ret);
+		tracer_break_chain(t, ret);
 		return;
 	}
 	if (!tracer_attach_sealed(t, cs) && snapshot) {

@@ -60,7 +60,8 @@ int tracer_seal(struct tracer *t)
 {
 	int ret;
 
-	if (!t->store || tracer_error(t) || t->chain_broken)
+	/* A failed snapshot still has a complete change map (see flags). */
+	if (!t->store || t->chain_broken)
 		return -EUCLEAN;
 	mutex_lock(&t->seal_mutex);
 	if (t->sealed) {
@@ -104,8 +105,7 @@ void tracer_unseal(struct tracer *t)
 		/* The header may still say CLEAN: nothing may trust it. */
 		pr_err("bsnap%u: cannot mark the CoW file in use (%d): take a full backup\n",
 		       t->minor, ret);
-		t->chain_broken = true;
-		tracer_set_error(t, ret);
+		tracer_break_chain(t, ret);
 	}
 	while ((bio = bio_list_pop(&held))) {
 		if (!tracer_trace_bio(t, bio))
@@ -128,10 +128,8 @@ bool tracer_attach_sealed(struct tracer *t, struct cow_store *store)
 		ret = cow_store_write_meta(store, t->cbt, tracer_cow_flags(t),
 					   false);
 	mutex_unlock(&t->seal_mutex);
-	if (ret) {
-		t->chain_broken = true;
-		tracer_set_error(t, ret);
-	}
+	if (ret)
+		tracer_break_chain(t, ret);
 	return sealed;
 }
 

@@ -39,9 +39,15 @@ void tracer_free(struct tracer *t)
 	kfree(t);
 }
 
+/*
+ * A failed snapshot's index lacks the copies it could not make, while its
+ * change map still names every change: only the map may be trusted.
+ */
 u32 tracer_cow_flags(const struct tracer *t)
 {
-	return (t->state & BSNAP_STATE_SNAPSHOT) ? 0 : BSNAP_COW_INDEX_ONLY;
+	if ((t->state & BSNAP_STATE_SNAPSHOT) && !tracer_error(t))
+		return 0;
+	return BSNAP_COW_INDEX_ONLY;
 }
 
 /*
