@@ -281,6 +281,11 @@ int bsnap_ctl_init(void)
 	return ret;
 }
 
+struct device *bsnap_ctl_device(void)
+{
+	return ctl_misc.this_device;
+}
+
 void bsnap_ctl_exit(void)
 {
 	misc_deregister(&ctl_misc);

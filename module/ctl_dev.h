@@ -5,5 +5,7 @@
 
 int bsnap_ctl_init(void);
 void bsnap_ctl_exit(void);
+/* The control device's struct device (for uevents). */
+struct device *bsnap_ctl_device(void);
 
 #endif

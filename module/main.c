@@ -16,6 +16,7 @@
 
 #include "ctl_dev.h"
 #include "direct_io.h"
+#include "events.h"
 #include "mount_hook.h"
 #include "proc_info.h"
 #include "snap_dev.h"
@@ -62,10 +63,15 @@ static int __init bsnap_init(void)
 	ret = bsnap_ctl_init();
 	if (ret)
 		goto err_reboot;
+	ret = bsnap_events_init();
+	if (ret)
+		goto err_ctl;
 
 	pr_info("version %s loaded\n", BSNAP_VERSION);
 	return 0;
 
+err_ctl:
+	bsnap_ctl_exit();
 err_reboot:
 	unregister_reboot_notifier(&reboot_nb);
 err_mount:
@@ -83,11 +89,13 @@ err_io:
 
 static void __exit bsnap_exit(void)
 {
-	bsnap_ctl_exit();
+	/* No open control device (it holds the module): no ioctl runs. */
 	unregister_reboot_notifier(&reboot_nb);
 	/* No more mount events: what is dormant now stays so until sealed. */
 	bsnap_mount_hook_exit();
 	tracer_unload_all();
+	bsnap_events_exit();
+	bsnap_ctl_exit();
 	bsnap_proc_exit();
 	snap_dev_exit();
 	bsnap_seal_exit();

@@ -16,6 +16,7 @@
 
 #include "cbt_map.h"
 #include "cow_pipeline.h"
+#include "events.h"
 #include "tracer.h"
 
 DEFINE_MUTEX(bsnap_ctl_mutex);
@@ -148,6 +149,7 @@ void tracer_break_chain(struct tracer *t, int error)
 {
 	t->chain_broken = true;
 	cmpxchg(&t->error, 0, error);
+	bsnap_event(t, "failed");
 }
 
 void tracer_set_error(struct tracer *t, int error)
@@ -158,6 +160,7 @@ void tracer_set_error(struct tracer *t, int error)
 		return;
 	pr_err("bsnap%u: snapshot failed with error %d; the device keeps working and changes are still tracked\n",
 	       t->minor, error);
+	bsnap_event(t, "failed");
 	pipe = READ_ONCE(t->pipe);
 	if (pipe)
 		cow_pipeline_fail(pipe);

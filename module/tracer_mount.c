@@ -23,6 +23,7 @@
 
 #include "cow_file.h"
 #include "cow_store.h"
+#include "events.h"
 #include "tracer.h"
 
 void tracer_get_module(struct tracer *t)
@@ -74,6 +75,7 @@ void tracer_sb_shutdown_end(dev_t dev)
 		else
 			pr_warn("bsnap%u: dormant (unmounted), CoW file not sealed\n",
 				t->minor);
+		bsnap_event(t, "dormant");
 	}
 	mutex_unlock(&bsnap_fs_mutex);
 }
@@ -98,6 +100,7 @@ static void tracer_activate(struct tracer *t, struct super_block *sb)
 		t->state |= BSNAP_STATE_ACTIVE;
 		t->state &= ~BSNAP_STATE_UNVERIFIED;
 		pr_info("bsnap%u: active\n", t->minor);
+		bsnap_event(t, "active");
 	}
 }
 
@@ -116,6 +119,7 @@ void tracer_sb_changed(struct super_block *sb)
 		t->state &= ~BSNAP_STATE_ACTIVE;
 		if (!tracer_seal(t))
 			pr_info("bsnap%u: dormant (read-only)\n", t->minor);
+		bsnap_event(t, "dormant");
 	}
 out:
 	mutex_unlock(&bsnap_fs_mutex);

@@ -37,6 +37,7 @@
 #include "cow_pipeline.h"
 #include "cow_store.h"
 #include "direct_io.h"
+#include "events.h"
 #include "tracer.h"
 
 #define EXT4_SB_OFFSET 1024
@@ -231,6 +232,7 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: reloaded %s, CoW file %s: unverified until mounted\n",
 		t->minor, bdev_path, cow_path);
+	bsnap_event(t, "unverified");
 	return 0;
 
 err:

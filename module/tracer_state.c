@@ -24,6 +24,7 @@
 #include "cow_index.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
+#include "events.h"
 #include "snap_dev.h"
 #include "tracer.h"
 
@@ -276,6 +277,7 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 	}
 	pr_info("bsnap%u: snapshot of %s, CoW file %s\n", t->minor,
 		bdev_path, cow_path);
+	bsnap_event(t, "setup");
 	return 0;
 
 err_hook:
@@ -321,6 +323,7 @@ int tracer_transition_incremental(unsigned int minor)
 	if (ret)
 		pr_warn("bsnap%u: CoW header update failed: %d\n", minor, ret);
 	pr_info("bsnap%u: incremental\n", minor);
+	bsnap_event(t, "transition");
 	return 0;
 }
 
@@ -403,6 +406,7 @@ int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: snapshot %llu, CoW file %s\n", t->minor, t->seqid,
 		cow_path);
+	bsnap_event(t, "transition");
 	return ret;
 }
 
@@ -429,6 +433,7 @@ int tracer_destroy(unsigned int minor)
 	if (!t)
 		return -ENOENT;
 	pr_info("bsnap%u: destroyed\n", minor);
+	bsnap_event(t, "destroyed");
 	/* A CoW file left behind says "not clean": no reload trusts it. */
 	tracer_unseal(t);
 	tracer_teardown(t, true);

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Events for userspace: see events.h.
+ */
+#include "log.h"
+
+#include <linux/device.h>
+#include <linux/kobject.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+#include "ctl_dev.h"
+#include "events.h"
+#include "tracer.h"
+
+struct bsnap_event {
+	struct work_struct work;
+	const char *name;	/* a string literal */
+	unsigned int minor;
+	u32 state;
+	int error;
+};
+
+static struct workqueue_struct *event_wq;
+
+static void event_send(struct work_struct *work)
+{
+	struct bsnap_event *e = container_of(work, struct bsnap_event, work);
+	char event[40], minor[32], state[32], error[32];
+	char *envp[5];
+
+	snprintf(event, sizeof(event), "BSNAP_EVENT=%s", e->name);
+	snprintf(minor, sizeof(minor), "BSNAP_MINOR=%u", e->minor);
+	snprintf(state, sizeof(state), "BSNAP_STATE=%u", e->state);
+	snprintf(error, sizeof(error), "BSNAP_ERROR=%d", -e->error);
+	envp[0] = event;
+	envp[1] = minor;
+	envp[2] = state;
+	envp[3] = error;
+	envp[4] = NULL;
+	kobject_uevent_env(&bsnap_ctl_device()->kobj, KOBJ_CHANGE, envp);
+	kfree(e);
+}
+
+void bsnap_event(const struct tracer *t, const char *name)
+{
+	struct bsnap_event *e = kmalloc(sizeof(*e), GFP_ATOMIC);
+
+	if (!e)
+		return;
+	INIT_WORK(&e->work, event_send);
+	e->name = name;
+	e->minor = t->minor;
+	e->state = tracer_state_bits(t);
+	e->error = tracer_error(t);
+	queue_work(event_wq, &e->work);
+}
+
+int bsnap_events_init(void)
+{
+	event_wq = alloc_workqueue("bsnap_events", 0, 0);
+	return event_wq ? 0 : -ENOMEM;
+}
+
+void bsnap_events_exit(void)
+{
+	destroy_workqueue(event_wq);
+}
