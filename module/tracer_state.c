@@ -485,25 +485,47 @@ int tracer_free_minor(unsigned int *minor)
 	return -ENOSPC;
 }
 
-/* Nothing can write behind bsnap's back while the device is not mounted. */
-static bool tracer_can_seal(struct tracer *t)
+/* The filesystem on @t's device is mounted read-write. */
+static bool tracer_mounted_rw(struct tracer *t)
 {
 	struct dentry *d = t->store ? t->store->cf->dentry : NULL;
 
 	if (d)
-		return sb_rdonly(d->d_sb);
-	return bsnap_bdev_mount_check(t->bdev_ref.bdev) == -ENODEV;
+		return !sb_rdonly(d->d_sb);
+	return bsnap_bdev_mount_check(t->bdev_ref.bdev) == 0;
 }
 
+/*
+ * Seal @t's CoW file if no filesystem can write behind bsnap's back. At
+ * shutdown (@arg non-NULL), a filesystem still mounted read-write (reboot
+ * -f, a failed unmount) is frozen for good first: that writes its metadata
+ * in place as an unmount would (ext4 and xfs leave nothing to replay), so
+ * the next boot's reload reads the CoW file's extents as they are.
+ */
 static void tracer_seal_one(struct tracer *t, void *arg)
 {
+	bool rw;
+	int ret;
+
 	if (!t->store)
 		return;
 	mutex_lock(&bsnap_fs_mutex);
-	if (!tracer_can_seal(t))
+	rw = tracer_mounted_rw(t);
+	mutex_unlock(&bsnap_fs_mutex);
+	if (rw && arg) {
+		ret = bsnap_bdev_freeze(t->bdev_ref.bdev);
+		if (ret)
+			pr_warn("bsnap%u: cannot freeze %s at shutdown (%d)\n",
+				t->minor, t->bdev_path, ret);
+		rw = ret != 0;
+	}
+	if (rw) {
 		pr_warn("bsnap%u: %s is still mounted read-write: the CoW file stays not clean\n",
 			t->minor, t->bdev_path);
-	else if (tracer_seal(t))
+		return;
+	}
+	mutex_lock(&bsnap_fs_mutex);
+	if (tracer_seal(t))
 		pr_warn("bsnap%u: CoW file not sealed: take a full backup\n",
 			t->minor);
 	mutex_unlock(&bsnap_fs_mutex);
@@ -511,8 +533,10 @@ static void tracer_seal_one(struct tracer *t, void *arg)
 
 void tracer_seal_all(void)
 {
+	static int at_shutdown;
+
 	mutex_lock(&bsnap_ctl_mutex);
-	tracer_for_each(tracer_seal_one, NULL);
+	tracer_for_each(tracer_seal_one, &at_shutdown);
 	mutex_unlock(&bsnap_ctl_mutex);
 }
 

@@ -1,3 +1,0 @@
-#!/bin/bash
-# bsnap-vm: timeout=600
-exec bash "$(dirname "$0")/dd-dormant.bash" xfs
