@@ -89,6 +89,8 @@ if [ $want_deb -eq 1 ]; then
 	tree=$deb_out/bsnap-$version
 	stage "$tree"
 	cp -r "$tree/packaging/deb" "$tree/debian"
+	DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}"
+	export DEB_BUILD_OPTIONS
 	if (cd "$tree" && dpkg-buildpackage -us -uc -b) >"$deb_out/build.log" 2>&1; then
 		rm -rf "$tree"
 		ls -1 "$deb_out"/*.deb

@@ -1,0 +1,18 @@
+#!/bin/bash
+# bsnap-vm: timeout=600
+# Booted into the kernel installed after bsnap: modprobe loads the module DKMS
+# built for it, and a snapshot of a live ext4 works.
+# shellcheck source=tests/packaging/lib.sh
+. "$(dirname "$0")/../lib.sh"
+rel=$(uname -r)
+assert_eq "$rel" "$BSNAP_SECOND_KERNEL" "running kernel"
+dkms_installed "$rel"
+modprobe bsnap
+trap cleanup_scratch EXIT
+for ((i = 0; i < 50; i++)); do [ -c /dev/bsnap-ctl ] && break; sleep 0.1; done
+[ -c /dev/bsnap-ctl ] || fail "/dev/bsnap-ctl did not appear after modprobe bsnap"
+assert_match "$(modinfo -n bsnap)" "^/lib/modules/$rel/updates/dkms/bsnap\.ko" "the module modprobe loads"
+bsnapctl version
+scratch_fs
+snapshot_roundtrip
+bsnapctl info --json
