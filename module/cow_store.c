@@ -149,6 +149,7 @@ static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
 	h->valid_off = cpu_to_le64(cs->valid_off);
 	h->valid_len = cpu_to_le64(cs->valid_len);
 	h->probe_crc = cpu_to_le32(cs->probe_crc);
+	h->bitmap_crc = cpu_to_le32(cs->bitmap_crc);
 	h->crc = cpu_to_le32(cow_crc32(h, sizeof(*h)));
 }
 
@@ -163,6 +164,7 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 		if (!buf)
 			return -ENOMEM;
 		cbt_map_export(cbt, buf, cs->bitmap_len);
+		cs->bitmap_crc = cow_crc32(buf, cs->bitmap_len);
 		ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->bitmap_off,
 				       buf, cs->bitmap_len);
 		vfree(buf);
@@ -280,6 +282,7 @@ static int cow_read_header(struct cow_store *cs, u32 *flags)
 		memcpy(cs->uuid, h->uuid, BSNAP_UUID_SIZE);
 		cs->used_slots = le64_to_cpu(h->data_used);
 		cs->probe_crc = le32_to_cpu(h->probe_crc);
+		cs->bitmap_crc = le32_to_cpu(h->bitmap_crc);
 	}
 	kfree(h);
 	return ret;
@@ -366,7 +369,10 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 		ret = PTR_ERR(bitmap);
 		goto err;
 	}
-	ret = cbt_map_merge(cbt, bitmap, cs->bitmap_len);
+	ret = cow_crc32(bitmap, cs->bitmap_len) == cs->bitmap_crc ? 0 :
+								   -EBADMSG;
+	if (!ret)
+		ret = cbt_map_merge(cbt, bitmap, cs->bitmap_len);
 	vfree(bitmap);
 	if (ret)
 		goto err;

@@ -33,6 +33,7 @@ struct cow_store {
 	u64 seqid;
 	u8 uuid[BSNAP_UUID_SIZE];
 	u32 probe_crc;		/* of the device's first 4 KiB, at sealing */
+	u32 bitmap_crc;		/* of the bitmap region last written */
 };
 
 /*

@@ -15,7 +15,9 @@
 #include <linux/rculist.h>
 
 #include "cbt_map.h"
+#include "cow_file.h"
 #include "cow_pipeline.h"
+#include "cow_store.h"
 #include "events.h"
 #include "tracer.h"
 
@@ -99,10 +101,22 @@ bool tracer_handle_bio(struct bio *bio)
 	return tracer_trace_bio(t, bio);
 }
 
-/* Hold @bio while the header on disk says CLEAN (see tracer_seal.c). */
+/*
+ * Hold @bio while the header on disk says CLEAN (see tracer_seal.c). A
+ * write that lies wholly in the CoW file is bsnap's own (a split of its
+ * metadata or data write, resubmitted from block-core text): holding it
+ * would deadlock the seal that waits for it. Its blocks are in every
+ * incremental anyway, and the bitmap's CRC in the header catches anybody
+ * else writing there.
+ */
 static bool tracer_hold_sealed(struct tracer *t, struct bio *bio)
 {
+	struct cow_store *cs = READ_ONCE(t->store);
 	unsigned long flags;
+
+	if (cs && cow_file_owns_range(cs->cf, tracer_bio_sector(bio),
+				      bio_sectors(bio)))
+		return false;
 
 	spin_lock_irqsave(&t->seal_lock, flags);
 	if (!t->sealed) {

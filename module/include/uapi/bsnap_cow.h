@@ -78,7 +78,7 @@ struct bsnap_cow_header {
 	__le64 valid_off;     /* index-valid bitmap (version 2) */
 	__le64 valid_len;
 	__le32 probe_crc;     /* zlib crc32() of the device's first 4 KiB */
-	__le32 reserved2;
+	__le32 bitmap_crc;    /* zlib crc32() of the bitmap region */
 };
 
 #endif /* _UAPI_BSNAP_COW_H */
