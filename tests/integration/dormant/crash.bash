@@ -27,8 +27,7 @@ case "$TEST_BOOT" in
 	fi
 	echo "$cow $bits" >"$KEEP/chain"
 	start_writer 0
-	dd if=/dev/urandom of="$MNT/big" bs=1M count=32 status=none
-	nap 1
+	nap 2
 	log "resetting the guest in the middle of writes ($MODE)"
 	crash_and_continue
 	;;

@@ -58,7 +58,13 @@ for ((c = 1; c <= 20; c++)); do
 		;;
 	esac
 	wait_state 0 "cycle $c: unmounted (way $((c % 4)))"
+	before=$(info_num changed_blocks)
 	raw_write $(((c * 37) % (RAW_BLOCKS - 16))) 16
+	if ((c == 1)); then
+		# the first raw write hits blocks unchanged so far: counted at once
+		read_info
+		assert_eq "$(($(info_num changed_blocks) - before))" 16 "changed_blocks growth after dd of 16 blocks while dormant"
+	fi
 	if ((c % 12 == 1)); then
 		fsck_origin
 		log "cycle $c: fsck of the dormant origin: clean"

@@ -159,7 +159,11 @@ expect_fail() {
 	"$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || rc=$?
 	lines=$(wc -l <"$WORK/cmd.err")
 	log "$what: '$*' -> exit $rc: $(head -1 "$WORK/cmd.err")"
-	[ "$rc" = "$want" ] || fail "$what: expected exit $want ($name), got $rc: $(head -1 "$WORK/cmd.err")"
+	if [ "$rc" != "$want" ]; then
+		local now="minor $MINOR not registered"
+		INFO=$(bsnapctl info "$MINOR" --json 2>/dev/null) && now=$(_state_line)
+		fail "$what: expected exit $want ($name), got $rc: $(head -1 "$WORK/cmd.err") [$now]"
+	fi
 	[ "$lines" = 1 ] || fail "$what: expected a one-line error on stderr, got $lines lines: $(head -c 300 "$WORK/cmd.err")"
 }
 

@@ -1,15 +1,21 @@
 # shellcheck shell=bash
-# reboot.bash incremental|snapshot ext4|xfs mounted|unmounted
-# A clean guest shutdown while tracing, with the filesystem still mounted
-# (the reboot notifier closes the CoW file; the next mount replays the
-# journal, and those writes must be recorded) or unmounted before (dormant
-# at shutdown). Boot 2: insmod, reload-MODE (state unverified; with the
-# filesystem unmounted before the reboot, blocks written on the raw device
-# while unverified must be recorded too), mount (state active, seqid and
-# chain UUID as before), snapshot mode: /dev/bsnapN still equals the backup
-# of the pre-reboot snapshot, then transition-to-incremental; writes;
-# transition-to-snapshot; update-img: the backup equals the new snapshot bit
+# reboot.bash incremental|snapshot ext4|xfs ro|unmounted|rw
+# A guest shutdown while tracing, then boot again, insmod, reload, mount:
+#   ro         the filesystem remounted read-only first (what a shutdown does
+#              to the root filesystem): dormant at the reboot notifier
+#   unmounted  umount first (what a shutdown does to the others)
+#   rw         still mounted read-write when the guest powers off
+#              (poweroff -f, as the harness does)
+# In every case the header must be clean: reload-MODE works (state
+# unverified); with ro and unmounted, blocks written on the raw device while
+# unverified are counted;
+# the first mount makes it active with the same seqid and chain UUID; in
+# snapshot mode /dev/bsnapN still equals the backup of the pre-reboot
+# snapshot (then transition-to-incremental); after more writes,
+# transition-to-snapshot + update-img: the backup equals the new snapshot bit
 # for bit. The backup lives on its own disk, which survives the reboot.
+# rw: the same: the reboot notifier seals a filesystem still mounted
+# read-write too; whatever its next mount replays must be in the incremental.
 . "$(dirname "${BASH_SOURCE[0]}")/dormant-lib.bash"
 
 MODE=$1 FS=$2 HOW=$3
@@ -35,12 +41,22 @@ case "$TEST_BOOT" in
 	fi
 	read_info
 	echo "$cow $bits $(info_num seqid) $(info_str uuid)" >"$KEEP/chain"
-	if [ "$HOW" = unmounted ]; then
+	case $HOW in
+	unmounted)
 		umount_origin
 		expect_state "$bits" "unmounted before the reboot"
-	else
-		expect_state $((bits | ST_ACTIVE)) "still mounted at the reboot"
-	fi
+		;;
+	ro)
+		remount ro
+		expect_state "$bits" "remounted read-only before the reboot"
+		;;
+	rw)
+		# dirty metadata in the journal, committed, not checkpointed
+		echo "in the journal" >"$MNT/journaled"
+		sync
+		expect_state $((bits | ST_ACTIVE)) "still mounted read-write at the reboot"
+		;;
+	esac
 	log "rebooting ($MODE, $HOW)"
 	reboot_and_continue
 	;;
@@ -49,10 +65,13 @@ case "$TEST_BOOT" in
 	raw_target_load
 	dormant_load
 	mkdir -p "$MNT"
-	must bsnapctl "reload-$MODE" "$ORIGIN" ".bsnap-cow-$cow" "$MINOR"
+	rc=0
+	bsnapctl "reload-$MODE" "$ORIGIN" ".bsnap-cow-$cow" "$MINOR" 2>"$WORK/reload.err" || rc=$?
+	log "reload-$MODE .bsnap-cow-$cow: exit $rc $(head -1 "$WORK/reload.err")"
+	[ "$rc" = 0 ] || fail "reload-$MODE .bsnap-cow-$cow after a shutdown ($HOW) exited $rc: $(head -1 "$WORK/reload.err")"
 	expect_state $((bits | ST_UNVERIFIED)) "after reload-$MODE"
 	expect_proc_state $((bits | ST_UNVERIFIED)) "after reload-$MODE"
-	if [ "$HOW" = unmounted ]; then
+	if [ "$HOW" != rw ]; then
 		before=$(info_num changed_blocks)
 		raw_write 40 64
 		read_info
