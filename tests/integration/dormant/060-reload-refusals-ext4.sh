@@ -43,8 +43,7 @@ log "rmmod while dormant; both headers must be clean"
 unload_module
 header_read "$sec1" "$WORK/h1"
 header_read "$sec2" "$WORK/h2"
-h1=$(header_tool check "$WORK/h1")
-h2=$(header_tool check "$WORK/h2")
+{ read -r h1 && read -r h2; } < <(header_tool check "$WORK/h1" "$WORK/h2")
 log ".bsnap-cow-1 header: $h1; .bsnap-cow-2 header: $h2"
 assert_match "$h1" '^magic=ok crc=ok version=[0-9]+ flags=[0-9]+ seqid=1$' ".bsnap-cow-1 header after rmmod"
 assert_match "$h2" '^magic=ok crc=ok version=[0-9]+ flags=[0-9]+ seqid=2$' ".bsnap-cow-2 header after rmmod"
@@ -65,8 +64,9 @@ refused() {
 
 refused ENOENT "missing CoW file" .bsnap-cow-missing
 
+header_tool make "$WORK/h1" "$WORK/h1"
+header_tool make "$WORK/h2" "$WORK/h2"
 for op in flip-magic flip-uuid version; do
-	header_tool "$op" "$WORK/h1" "$WORK/h1.$op"
 	header_write "$sec1" "$WORK/h1.$op"
 	refused EBADMSG "header of .bsnap-cow-1 with $op" .bsnap-cow-1
 	header_write "$sec1" "$WORK/h1"
@@ -74,7 +74,6 @@ done
 refused ESTALE "superseded .bsnap-cow-1 (header restored)" .bsnap-cow-1
 header_write "$sec1" "$WORK/h1"
 
-header_tool unclean "$WORK/h2" "$WORK/h2.unclean"
 header_write "$sec2" "$WORK/h2.unclean"
 refused EUCLEAN ".bsnap-cow-2 with CLEAN cleared" .bsnap-cow-2
 header_write "$sec2" "$WORK/h2"

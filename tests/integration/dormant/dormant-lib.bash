@@ -360,40 +360,55 @@ cow_sector() {
 header_read() { dd if="$ORIGIN" of="$2" bs=512 skip="$1" count=8 iflag=direct status=none; }
 header_write() { dd if="$2" of="$ORIGIN" bs=512 seek="$1" count=8 oflag=direct conv=notrunc status=none; }
 
-# header_tool OP IN [OUT]: inspect or alter a saved header (bsnap_cow.h):
-#   check IN          prints "magic=ok|bad crc=ok|bad version=V flags=F seqid=S"
-#   flip-magic IN OUT   one bit of the magic flipped (CRC left as it was)
-#   flip-uuid IN OUT    one bit of the chain UUID flipped (CRC now wrong)
-#   version IN OUT      version 99, CRC recomputed
-#   unclean IN OUT      CLEAN flag cleared, CRC recomputed
+# header_tool check IN...: one line per saved header (bsnap_cow.h):
+#   "magic=ok|bad crc=ok|bad version=V flags=F seqid=S"
+# header_tool make IN PREFIX: altered copies of a saved header, one python
+# start for all (each costs seconds under emulation):
+#   PREFIX.flip-magic  one bit of the magic flipped (CRC left as it was)
+#   PREFIX.flip-uuid   one bit of the chain UUID flipped (CRC now wrong)
+#   PREFIX.version     version 99, CRC recomputed
+#   PREFIX.unclean     CLEAN flag cleared, CRC recomputed
 header_tool() {
 	python3 - "$@" <<'EOF'
 import struct, sys, zlib
-op, src = sys.argv[1], sys.argv[2]
-h = bytearray(open(src, "rb").read(4096))
 CRC = 128  # the crc field; it covers the whole struct, whose size depends on
            # the format version: found as the size whose CRC matches
 def crc(b, size):
     c = bytearray(b[:size]); c[CRC:CRC + 4] = b"\0" * 4
     return zlib.crc32(bytes(c)) & 0xffffffff
-stored = struct.unpack_from("<I", h, CRC)[0]
-sizes = [n for n in range(136, 4097, 8) if crc(h, n) == stored]
-def fix():
-    if not sizes:
-        sys.exit("header_tool: the original CRC matches no struct size")
-    h[CRC:CRC + 4] = struct.pack("<I", crc(h, sizes[0]))
-magic, version, flags = struct.unpack_from("<QII", h, 0)
+def load(path):
+    h = bytearray(open(path, "rb").read(4096))
+    stored = struct.unpack_from("<I", h, CRC)[0]
+    return h, [n for n in range(136, 4097, 8) if crc(h, n) == stored]
+op = sys.argv[1]
 if op == "check":
-    print("magic=%s crc=%s version=%d flags=%d seqid=%d" % (
-        "ok" if magic == 0x574f43504e534230 else "bad",
-        "ok" if sizes else "bad", version, flags, struct.unpack_from("<Q", h, 40)[0]))
+    for path in sys.argv[2:]:
+        h, sizes = load(path)
+        magic, version, flags = struct.unpack_from("<QII", h, 0)
+        print("magic=%s crc=%s version=%d flags=%d seqid=%d" % (
+            "ok" if magic == 0x574f43504e534230 else "bad",
+            "ok" if sizes else "bad", version, flags, struct.unpack_from("<Q", h, 40)[0]))
     sys.exit(0)
-if op == "flip-magic": h[0] ^= 0x01
-elif op == "flip-uuid": h[24 + 5] ^= 0x10
-elif op == "version": struct.pack_into("<I", h, 8, 99); fix()
-elif op == "unclean": struct.pack_into("<I", h, 12, flags & ~1); fix()
-else: sys.exit("unknown op " + op)
-open(sys.argv[3], "wb").write(bytes(h))
+if op != "make":
+    sys.exit("header_tool: unknown op " + op)
+src, prefix = sys.argv[2], sys.argv[3]
+orig, sizes = load(src)
+if not sizes:
+    sys.exit("header_tool: the original CRC matches no struct size")
+flags = struct.unpack_from("<I", orig, 12)[0]
+def variant(name, edit, fix):
+    h = bytearray(orig)
+    edit(h)
+    if fix:
+        h[CRC:CRC + 4] = struct.pack("<I", crc(h, sizes[0]))
+    open(prefix + "." + name, "wb").write(bytes(h))
+def flip(off, bit):
+    def f(h): h[off] ^= bit
+    return f
+variant("flip-magic", flip(0, 0x01), False)
+variant("flip-uuid", flip(24 + 5, 0x10), False)
+variant("version", lambda h: struct.pack_into("<I", h, 8, 99), True)
+variant("unclean", lambda h: struct.pack_into("<I", h, 12, flags & ~1), True)
 EOF
 }
 
