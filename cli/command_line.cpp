@@ -217,6 +217,16 @@ const std::vector<command_spec>& command_specs() {
              cmd.json = a.flag("json");
              return cmd;
          }},
+        {"status",
+         "[--json]",
+         "show every traced device in a table",
+         "One line per traced device: minor, block device, state (active, dormant,\n"
+         "unverified, failed), mode, CoW file, CoW use, changed blocks and stored error\n"
+         "(from /proc/bsnap-info). --json prints the same as an array of objects.",
+         json,
+         {},
+         {},
+         [](const parsed_args& a) -> command { return status_command{a.flag("json")}; }},
         {"get-free-minor",
          "",
          "print the lowest unused minor",

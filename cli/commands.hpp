@@ -29,6 +29,12 @@ struct info_command {
     bool operator==(const info_command&) const = default;
 };
 
+struct status_command {
+    static constexpr std::string_view name = "status";
+    bool json = false;
+    bool operator==(const status_command&) const = default;
+};
+
 struct get_free_minor_command {
     static constexpr std::string_view name = "get-free-minor";
     bool operator==(const get_free_minor_command&) const = default;
@@ -93,10 +99,10 @@ struct reconfigure_command {
 };
 
 using command =
-    std::variant<help_command, version_command, info_command, get_free_minor_command,
-                 setup_snapshot_command, reload_snapshot_command, reload_incremental_command,
-                 destroy_command, transition_to_incremental_command, transition_to_snapshot_command,
-                 reconfigure_command>;
+    std::variant<help_command, version_command, info_command, status_command,
+                 get_free_minor_command, setup_snapshot_command, reload_snapshot_command,
+                 reload_incremental_command, destroy_command, transition_to_incremental_command,
+                 transition_to_snapshot_command, reconfigure_command>;
 
 inline std::string_view command_name(const command& cmd) {
     return std::visit([](const auto& c) { return c.name; }, cmd);

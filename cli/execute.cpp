@@ -1,6 +1,7 @@
 #include "execute.hpp"
 
 #include "command_line.hpp"
+#include "status.hpp"
 
 #include <bsnap/control_device.hpp>
 #include <bsnap/device_info_json.hpp>
@@ -47,6 +48,14 @@ void run(const info_command& cmd, std::ostream& out) {
         out << nlohmann::json(info).dump(2) << "\n";
     else
         out << to_text(info);
+}
+
+void run(const status_command& cmd, std::ostream& out) {
+    proc_info info = read_proc_info();
+    if (cmd.json)
+        out << status_json(info).dump(2) << "\n";
+    else
+        out << status_table(info);
 }
 
 void run(const get_free_minor_command&, std::ostream& out) {

@@ -1,0 +1,136 @@
+#include "reload.hpp"
+
+#include "reconcile.hpp"
+
+#include <cerrno>
+#include <system_error>
+
+namespace bsnap::daemon {
+
+namespace {
+
+std::string full_backup(const traced_device& entry) {
+    return "the change history is lost: destroy minor " + std::to_string(entry.minor) +
+           ", set the device up again and take a full backup";
+}
+
+} // namespace
+
+reload_plan plan_reload(const state& s, reload_scope scope, device_resolver& resolver,
+                        const std::vector<device_info>& traced) {
+    reload_plan plan;
+    for (const auto& entry : s.devices) {
+        if (scope == reload_scope::root_only && !entry.root)
+            continue;
+        if (scope == reload_scope::all_but_root && entry.root) {
+            plan.skipped.push_back({entry, "root filesystem: reloaded by the initramfs", false});
+            continue;
+        }
+        if (!entry.cow) {
+            plan.skipped.push_back(
+                {entry, "the CoW file's path on its filesystem is not known: " + full_backup(entry),
+                 true});
+            continue;
+        }
+        std::optional<std::string> bdev;
+        try {
+            bdev = resolver.resolve(entry.identity);
+        } catch (const std::exception& e) {
+            plan.skipped.push_back({entry, e.what(), true});
+            continue;
+        }
+        if (!bdev) {
+            plan.skipped.push_back({entry,
+                                    "no device with " + to_string(entry.identity) +
+                                        " (not attached? reformatted?); not reloaded",
+                                    true, true});
+            continue;
+        }
+        bool busy = false;
+        for (const auto& info : traced) {
+            if (info.minor != entry.minor)
+                continue;
+            busy = true;
+            if (info.bdev_path == *bdev)
+                plan.skipped.push_back({entry, "already traced", false});
+            else
+                plan.skipped.push_back({entry,
+                                        "minor " + std::to_string(entry.minor) + " is taken by " +
+                                            info.bdev_path + "; not reloaded",
+                                        true});
+        }
+        if (busy)
+            continue;
+        reload_action action;
+        action.entry = entry;
+        action.snapshot = entry.mode == device_mode::snapshot;
+        action.params.bdev = *bdev;
+        action.params.cow = *entry.cow;
+        action.params.minor = entry.minor;
+        action.params.cache_size = entry.cache_size;
+        plan.actions.push_back(std::move(action));
+    }
+    return plan;
+}
+
+std::vector<reload_outcome> run_reload(const reload_plan& plan, const reload_call& call) {
+    std::vector<reload_outcome> outcomes;
+    for (const auto& action : plan.actions) {
+        reload_outcome outcome{action, 0, {}};
+        std::string what = describe(action.entry) + ": " +
+                           (action.snapshot ? "reload-snapshot " : "reload-incremental ") +
+                           action.params.bdev + " " + action.params.cow;
+        try {
+            outcome.error = call(action);
+        } catch (const std::system_error& e) {
+            outcome.error = e.code().value() > 0 ? e.code().value() : EIO;
+            what += " (" + std::string(e.what()) + ")";
+        }
+        if (outcome.error == 0)
+            outcome.message = what + ": reloaded, unverified until mounted";
+        else
+            outcome.message = what + ": failed: " + std::generic_category().message(outcome.error) +
+                              ": " + explain_reload_error(outcome.error, action.entry);
+        outcomes.push_back(std::move(outcome));
+    }
+    return outcomes;
+}
+
+reload_call module_reload_call(control_device& ctl) {
+    return [&ctl](const reload_action& action) {
+        if (action.snapshot)
+            ctl.reload_snapshot(action.params);
+        else
+            ctl.reload_incremental(action.params);
+        // An unusable CoW file leaves the device registered, unverified and failed.
+        return ctl.info(action.params.minor).error;
+    };
+}
+
+std::string explain_reload_error(int error, const traced_device& entry) {
+    switch (error) {
+    case EUCLEAN:
+        return "the CoW file was not closed cleanly (a crash or power loss while the "
+               "filesystem was mounted read-write, or a destroy while dormant); " +
+               full_backup(entry);
+    case ESTALE:
+        return "the CoW file is superseded, or the device changed while bsnap was not "
+               "tracking it (mounted, written or repaired without bsnap); " +
+               full_backup(entry);
+    case EBADMSG:
+        return "the CoW file is damaged; " + full_backup(entry);
+    case ENOENT:
+        return "the CoW file " + (entry.cow ? *entry.cow : std::string("?")) +
+               " is not on the filesystem; " + full_backup(entry);
+    case EBUSY:
+        return "the filesystem is already mounted (reload must come before its mount) or the "
+               "minor is in use; writes since the mount were not tracked, so " +
+               full_backup(entry);
+    case ENOTBLK:
+        return "not a block device";
+    default:
+        return "the device is not traced; if it is not reloaded, take a full backup";
+    }
+}
+
+} // namespace bsnap::daemon

@@ -1,0 +1,168 @@
+// bsnapd --reload: which devices are reloaded with which command, and what a
+// refusal tells the user; and bsnapd's command line.
+#include "daemon_test_support.hpp"
+#include "options.hpp"
+#include "reload.hpp"
+
+#include <cerrno>
+
+using namespace bsnap;
+using namespace bsnap::daemon;
+using namespace bsnap::daemon::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct fixture {
+    fake_resolver resolver;
+    state s;
+    fixture() {
+        s.devices.push_back(sample_device(0, "ROOT", true));
+        s.devices.push_back(sample_device(1, "U1"));
+        traced_device snap = sample_device(2, "");
+        snap.identity.partuuid = "P2";
+        snap.mode = device_mode::snapshot;
+        snap.cow = "backup/cow2";
+        snap.cache_size = 1 << 20;
+        s.devices.push_back(snap);
+        resolver.by_uuid = {{"ROOT", "/dev/vda1"}, {"U1", "/dev/vdc1"}};
+        resolver.by_partuuid = {{"P2", "/dev/vdb2"}};
+    }
+};
+
+const reload_skip* skip_of(const reload_plan& plan, unsigned minor) {
+    for (const auto& skip : plan.skipped)
+        if (skip.entry.minor == minor)
+            return &skip;
+    return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("reload plan: every device but root, with its mode's command", "[reload]") {
+    fixture f;
+    reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+    REQUIRE(plan.actions.size() == 2);
+    CHECK(plan.actions[0].entry.minor == 1);
+    CHECK(!plan.actions[0].snapshot);
+    CHECK(plan.actions[0].params.bdev == "/dev/vdc1"); // resolved now, not the stored name
+    CHECK(plan.actions[0].params.cow == ".bsnap1");
+    CHECK(plan.actions[0].params.minor == 1);
+    CHECK(plan.actions[1].snapshot);
+    CHECK(plan.actions[1].params.bdev == "/dev/vdb2");
+    CHECK(plan.actions[1].params.cow == "backup/cow2");
+    CHECK(plan.actions[1].params.cache_size == 1 << 20);
+    REQUIRE(plan.skipped.size() == 1);
+    CHECK(plan.skipped[0].entry.minor == 0);
+    CHECK(!plan.skipped[0].problem);
+    CHECK_THAT(plan.skipped[0].reason, Contains("initramfs"));
+}
+
+TEST_CASE("reload plan: root only, for the initramfs", "[reload]") {
+    fixture f;
+    reload_plan plan = plan_reload(f.s, reload_scope::root_only, f.resolver, {});
+    REQUIRE(plan.actions.size() == 1);
+    CHECK(plan.actions[0].entry.minor == 0);
+    CHECK(plan.actions[0].params.bdev == "/dev/vda1");
+    CHECK(plan.skipped.empty());
+}
+
+TEST_CASE("reload plan: devices that cannot be reloaded", "[reload]") {
+    fixture f;
+    SECTION("no device has the identity") {
+        f.resolver.by_uuid.erase("U1");
+        reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+        CHECK(plan.actions.size() == 1);
+        const reload_skip* skip = skip_of(plan, 1);
+        REQUIRE(skip);
+        CHECK(skip->problem);
+        CHECK(skip->device_missing);
+        CHECK_THAT(skip->reason, Contains("no device with UUID=U1"));
+    }
+    SECTION("the CoW path is unknown") {
+        f.s.devices[1].cow.reset();
+        reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+        const reload_skip* skip = skip_of(plan, 1);
+        REQUIRE(skip);
+        CHECK(skip->problem);
+        CHECK_THAT(skip->reason, Contains("full backup"));
+    }
+    SECTION("the identity is ambiguous") {
+        f.s.devices[1].identity.partuuid = "P2"; // UUID says vdc1, PARTUUID vdb2
+        reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+        const reload_skip* skip = skip_of(plan, 1);
+        REQUIRE(skip);
+        CHECK(skip->problem);
+        CHECK(!skip->device_missing);
+    }
+    SECTION("already traced: skipped quietly; the minor taken by another: a problem") {
+        device_info same;
+        same.minor = 1;
+        same.bdev_path = "/dev/vdc1";
+        device_info other;
+        other.minor = 2;
+        other.bdev_path = "/dev/vdz";
+        reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {same, other});
+        CHECK(plan.actions.empty());
+        CHECK(!skip_of(plan, 1)->problem);
+        CHECK(skip_of(plan, 2)->problem);
+        CHECK_THAT(skip_of(plan, 2)->reason, Contains("taken by /dev/vdz"));
+    }
+}
+
+TEST_CASE("reload run: every action, failures explained", "[reload]") {
+    fixture f;
+    reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+    std::vector<unsigned> called;
+    auto outcomes = run_reload(plan, [&called](const reload_action& a) {
+        called.push_back(a.params.minor);
+        if (a.params.minor == 1)
+            return EUCLEAN; // the CoW file check after the ioctl
+        return 0;
+    });
+    CHECK(called == std::vector<unsigned>{1, 2}); // a failure does not stop the others
+    REQUIRE(outcomes.size() == 2);
+    CHECK(outcomes[0].error == EUCLEAN);
+    CHECK_THAT(outcomes[0].message, Contains("reload-incremental /dev/vdc1 .bsnap1"));
+    CHECK_THAT(outcomes[0].message, Contains("not closed cleanly"));
+    CHECK_THAT(outcomes[0].message, Contains("full backup"));
+    CHECK(outcomes[1].error == 0);
+    CHECK_THAT(outcomes[1].message, Contains("reload-snapshot /dev/vdb2 backup/cow2: reloaded"));
+
+    SECTION("an ioctl that throws gives its errno") {
+        auto thrown = run_reload(plan, [](const reload_action&) -> int {
+            throw std::system_error(EBUSY, std::generic_category(), "minor 1");
+        });
+        CHECK(thrown[0].error == EBUSY);
+        CHECK_THAT(thrown[0].message, Contains("already mounted"));
+    }
+}
+
+TEST_CASE("reload errors: what each errno means", "[reload]") {
+    traced_device d = sample_device(4, "U4");
+    CHECK_THAT(explain_reload_error(EUCLEAN, d), Contains("crash"));
+    CHECK_THAT(explain_reload_error(ESTALE, d), Contains("superseded"));
+    CHECK_THAT(explain_reload_error(EBADMSG, d), Contains("damaged"));
+    CHECK_THAT(explain_reload_error(ENOENT, d), Contains(".bsnap4"));
+    for (int e : {EUCLEAN, ESTALE, EBADMSG, ENOENT})
+        CHECK_THAT(explain_reload_error(e, d), Contains("destroy minor 4"));
+}
+
+TEST_CASE("bsnapd command line", "[reload]") {
+    options o = parse_options({}, nullptr);
+    CHECK(o.mode == run_mode::daemon);
+    CHECK(o.state_file == "/var/lib/bsnap/state.json");
+    CHECK(o.interval == std::chrono::seconds(60));
+    CHECK(parse_options({}, "/tmp/s.json").state_file == "/tmp/s.json");
+    CHECK(parse_options({"--state-file", "/x"}, "/tmp/s.json").state_file == "/x");
+    CHECK(parse_options({"--reload"}, nullptr).mode == run_mode::reload);
+    o = parse_options({"--reload-root", "--wait", "5", "--no-modprobe"}, nullptr);
+    CHECK(o.mode == run_mode::reload_root);
+    CHECK(o.wait == std::chrono::seconds(5));
+    CHECK(!o.modprobe);
+    CHECK(parse_options({"--stale-after", "30"}, nullptr).stale_after == std::chrono::seconds(30));
+    CHECK_THROWS_AS(parse_options({"--reload", "--reload-root"}, nullptr), usage_error);
+    CHECK_THROWS_AS(parse_options({"--interval", "0"}, nullptr), usage_error);
+    CHECK_THROWS_AS(parse_options({"--bogus"}, nullptr), usage_error);
+    CHECK_THROWS_AS(parse_options({"--rel"}, nullptr), usage_error); // no guessing
+}
