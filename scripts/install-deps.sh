@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake pkg-config
-	libboost-program-options-dev libmount-dev libsystemd-dev
+	libboost-program-options-dev libmount-dev libblkid-dev libsystemd-dev
 	catch2 nlohmann-json3-dev zlib1g-dev
 	# the module: a Debian kernel and its headers for kbuild, booted in QEMU
 	linux-image-amd64 linux-headers-amd64 kmod
