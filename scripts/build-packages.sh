@@ -114,19 +114,23 @@ if [ $want_rpm -eq 1 ]; then
 	rm -rf "$rpm_top" "$out/rpm"
 	mkdir -p "$rpm_top/SOURCES" "$out/rpm"
 	stage "$rpm_top/bsnap-$version"
+	spec_version=$(sed -n 's/^Version:[[:space:]]*//p' "$rpm_top/bsnap-$version/packaging/rpm/bsnap.spec")
+	if [ "$spec_version" != "$version" ]; then
+		echo "build-packages: bsnap.spec says Version: $spec_version but module/version.h $version" >&2
+		exit 1
+	fi
 	tar -C "$rpm_top" -czf "$rpm_top/SOURCES/bsnap-$version.tar.gz" "bsnap-$version"
-	rm -rf "${rpm_top:?}/bsnap-$version"
 	# --nodeps: the spec's BuildRequires name Fedora/RHEL packages, which the
 	# rpm database of a Debian machine does not have; the same libraries are
 	# installed above as Debian packages.
-	if rpmbuild --nodeps -ba \
-		--define "_topdir $rpm_top" --define "bsnap_version $version" \
-		packaging/rpm/bsnap.spec >"$out/rpm/build.log" 2>&1; then
+	if rpmbuild --nodeps -ba --define "_topdir $rpm_top" "$rpm_top/bsnap-$version/packaging/rpm/bsnap.spec" >"$out/rpm/build.log" 2>&1; then
 		find "$rpm_top/RPMS" "$rpm_top/SRPMS" -name '*.rpm' -exec mv -t "$out/rpm" {} +
 		ls -1 "$out/rpm"/*.rpm
 		if [ $lint -eq 1 ]; then
 			echo "=== rpmlint"
-			if ! rpmlint -r packaging/rpm/bsnap.rpmlintrc "$out/rpm"/*.rpm packaging/rpm/bsnap.spec; then
+			rpm_dir=$rpm_top/bsnap-$version/packaging/rpm
+			if ! rpmlint -c "$rpm_dir/rpmlint.toml" -r "$rpm_dir/bsnap.rpmlintrc" \
+				"$out/rpm"/*.rpm "$rpm_top/bsnap-$version/packaging/rpm/bsnap.spec"; then
 				lint_problems+=(rpmlint)
 			fi
 		fi
