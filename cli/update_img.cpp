@@ -1,6 +1,10 @@
 #include "update_img.hpp"
 
+#include "copy_pipeline.hpp"
+#include "copy_plan.hpp"
+
 #include <algorithm>
+#include <atomic>
 #include <bsnap/cow_file_reader.hpp>
 #include <bsnap/errors.hpp>
 #include <bsnap/size.hpp>
@@ -13,8 +17,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
-#include <memory>
-#include <new>
+#include <mutex>
 #include <string>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -27,26 +30,6 @@ namespace {
 std::string num(std::uint64_t value) {
     return std::to_string(value);
 }
-
-struct free_deleter {
-    void operator()(void* p) const { std::free(p); }
-};
-
-// Aligned for O_DIRECT, reused for every I/O.
-class io_buffer {
-  public:
-    explicit io_buffer(std::size_t size) : size_(size) {
-        data_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, (size + 4095) / 4096 * 4096)));
-        if (!data_)
-            throw std::bad_alloc();
-    }
-    std::byte* data() const { return data_.get(); }
-    std::size_t size() const { return size_; }
-
-  private:
-    std::unique_ptr<std::byte, free_deleter> data_;
-    std::size_t size_;
-};
 
 struct stat stat_fd(int fd, const std::string& name) {
     struct stat st;
@@ -73,6 +56,7 @@ bool same_file(const struct stat& a, const struct stat& b) {
 
 // The snapshot device opened for reading, with O_DIRECT where it works: a
 // backup reads each block once, caching it would only evict useful pages.
+// read_exact may be called from several threads at once (pread).
 class snapshot_reader {
   public:
     snapshot_reader(const std::string& path, const std::string& name) : name_(name) {
@@ -97,15 +81,14 @@ class snapshot_reader {
     void read_exact(std::uint64_t offset, std::byte* buf, std::size_t len) {
         std::size_t done = 0;
         while (done < len) {
+            bool direct = direct_;
             ssize_t n =
                 ::pread(fd_.get(), buf + done, len - done, static_cast<off_t>(offset + done));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n < 0 && errno == EINVAL && direct_) {
+            if (n < 0 && errno == EINVAL && direct) {
                 // An alignment the device refuses: go on through the page cache.
-                if (::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) & ~O_DIRECT) < 0)
-                    throw_errno("read " + name_);
-                direct_ = false;
+                go_buffered();
                 continue;
             }
             if (n < 0)
@@ -118,11 +101,22 @@ class snapshot_reader {
     }
 
   private:
+    // Once, whichever thread gets there first; the others' reads then retry.
+    void go_buffered() {
+        std::lock_guard lock(switching_);
+        if (!direct_)
+            return;
+        if (::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) & ~O_DIRECT) < 0)
+            throw_errno("read " + name_);
+        direct_ = false;
+    }
+
     std::string name_;
     unique_fd fd_;
     struct stat st_;
     std::uint64_t size_ = 0;
-    bool direct_ = false;
+    std::atomic<bool> direct_ = false;
+    std::mutex switching_;
 };
 
 void write_all(int fd, std::uint64_t offset, const std::byte* buf, std::size_t len,
@@ -292,34 +286,39 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
         throw errno_error(EAGAIN, image_name + " was replaced while it was checked");
 
     const std::uint64_t block_size = cow.block_size();
-    const std::uint64_t device_bytes = cow.device_bytes();
-    const std::uint64_t chunk_blocks = std::max<std::uint64_t>(1, params.max_io / block_size);
-    io_buffer buffer(chunk_blocks * block_size);
     image_writer writer(image.get(), image_name, block_size,
                         params.zero_range ? params.zero_range
                                           : default_zero_range(image_is_device));
+    const plan_limits limits{std::max(params.max_io, block_size), params.max_gap};
+    copy_planner planner(cow.runs(), block_size, cow.device_bytes(), limits);
+    pipeline_options pipe;
+    pipe.buffer_bytes = limits.max_io / block_size * block_size;
+    pipe.readers = std::max(1u, params.readers);
+    pipe.buffers = pipe.readers + 2; // the writer's, and one read ahead of it
     std::uint64_t bytes_zeroed = 0;
+    std::uint64_t bytes_read = 0;
 
     copy_progress state;
     state.blocks_total = cow.changed_blocks();
     state.bytes_total = changed_bytes(cow);
-    for (const block_run& run : cow.runs()) {
-        for (std::uint64_t block = run.first; block < run.end();) {
-            std::uint64_t blocks = std::min(chunk_blocks, run.end() - block);
-            std::uint64_t offset = block * block_size;
-            auto len =
-                static_cast<std::size_t>(std::min(blocks * block_size, device_bytes - offset));
-            snapshot.read_exact(offset, buffer.data(), len);
-            bytes_zeroed += writer.put(offset, buffer.data(), len);
-            block += blocks;
-            state.blocks_done += blocks;
-            state.bytes_done += len;
+    run_copy_pipeline(
+        pipe, [&planner] { return planner.next(); },
+        [&snapshot](const copy_extent& extent, std::byte* buf) {
+            snapshot.read_exact(extent.read.offset, buf, extent.read.length);
+        },
+        [&](const copy_extent& extent, const std::byte* buf) {
+            for (const byte_range& run : extent.changed) {
+                bytes_zeroed +=
+                    writer.put(run.offset, buf + (run.offset - extent.read.offset), run.length);
+                state.bytes_done += run.length;
+            }
+            state.blocks_done += extent.changed_blocks;
+            bytes_read += extent.read.length;
             if (progress) {
                 state.seconds = seconds_since(start);
                 progress(state);
             }
-        }
-    }
+        });
 
     // 3. Success only once the data is on disk (dattobd #301/#341).
     if (::fsync(image.get()) < 0)
@@ -337,7 +336,8 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
         throw errno_error(EIO,
                           snap.name + " changed during the copy: " + image_name + " is incomplete");
 
-    update_result result{state.blocks_done, state.bytes_done, seconds_since(start), bytes_zeroed};
+    update_result result{state.blocks_done, state.bytes_done, seconds_since(start), bytes_zeroed,
+                         bytes_read};
     if (progress) {
         state.seconds = result.seconds;
         progress(state);
@@ -351,12 +351,15 @@ std::string summary_line(const update_result& result) {
     };
     double mib_copied = in_mib(result.bytes);
     double rate = result.seconds > 0 ? mib_copied / result.seconds : 0;
-    char text[200];
+    char read[64] = "";
+    if (result.bytes_read > result.bytes)
+        std::snprintf(read, sizeof read, "; %.1f MiB read", in_mib(result.bytes_read));
+    char text[240];
     std::snprintf(text, sizeof text,
-                  "update-img: copied %llu blocks (%.1f MiB: %.1f MiB written, %.1f MiB zeroed) in "
-                  "%.2f s (%.1f MiB/s)",
+                  "update-img: copied %llu blocks (%.1f MiB: %.1f MiB written, %.1f MiB zeroed%s) "
+                  "in %.2f s (%.1f MiB/s)",
                   static_cast<unsigned long long>(result.blocks), mib_copied,
-                  in_mib(result.bytes - result.bytes_zeroed), in_mib(result.bytes_zeroed),
+                  in_mib(result.bytes - result.bytes_zeroed), in_mib(result.bytes_zeroed), read,
                   result.seconds, rate);
     return text;
 }

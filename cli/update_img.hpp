@@ -19,6 +19,10 @@
 // (FALLOC_FL_PUNCH_HOLE), a block device BLKZEROOUT. Where the call is not
 // supported (EOPNOTSUPP, EINVAL, ENOTTY), those zeros are written like any
 // other data from then on. Either way the image reads the same.
+//
+// The copy is planned by copy_plan.hpp (nearby runs read in one request,
+// with the unchanged blocks between them, which are not written) and done by
+// copy_pipeline.hpp (several reads in flight while the image is written).
 #pragma once
 
 #include <bsnap/uuid.hpp>
@@ -71,8 +75,12 @@ struct update_params {
     std::string snapshot;                   // /dev/bsnapN
     std::string cow;                        // the previous snapshot's CoW file
     std::string image;                      // a regular file or block device the size of the origin
-    std::uint64_t max_io = 4 * 1024 * 1024; // bytes per read and write
+    std::uint64_t max_io = 4 * 1024 * 1024; // bytes per read from the snapshot
     zero_range_function zero_range{};       // empty: default_zero_range() for the image
+    // Runs of changed blocks at most this many bytes apart are read in one
+    // request (the unchanged blocks between them are read, not written); 0: never.
+    std::uint64_t max_gap = 1024 * 1024;
+    unsigned readers = 4; // reads from the snapshot in flight at once
 };
 
 struct update_result {
@@ -80,6 +88,7 @@ struct update_result {
     std::uint64_t bytes = 0;  // bytes copied (the last block may be partial)
     double seconds = 0;
     std::uint64_t bytes_zeroed = 0; // of bytes, made zeros by zero_range (the rest written)
+    std::uint64_t bytes_read = 0;   // read from the snapshot: bytes and the gaps read with them
 };
 
 // Throws: cow_format_error (EBADMSG) for a bad CoW file; EINVAL for another
@@ -89,7 +98,8 @@ struct update_result {
 update_result update_image(const update_params& params, const snapshot_lookup& lookup,
                            const progress_callback& progress = {});
 
-// "update-img: copied 12 blocks (0.0 MiB: 0.0 MiB written, 0.0 MiB zeroed) in 0.01 s (4.7 MiB/s)"
+// "update-img: copied 12 blocks (0.0 MiB: 0.0 MiB written, 0.0 MiB zeroed) in 0.01 s (4.7 MiB/s)";
+// when unchanged blocks were read along with them, "(... zeroed; 2.0 MiB read)".
 std::string summary_line(const update_result& result);
 
 // "update-img:  42% 1.2 GiB of 2.9 GiB, 310.5 MiB/s" (no newline)

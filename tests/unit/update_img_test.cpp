@@ -265,6 +265,9 @@ TEST_CASE("the summary and progress lines", "[update-img]") {
     CHECK(summary_line({2560, 10 * 1024 * 1024, 2, 3 * 1024 * 1024}) ==
           "update-img: copied 2560 blocks (10.0 MiB: 7.0 MiB written, 3.0 MiB zeroed) in 2.00 s "
           "(5.0 MiB/s)");
+    CHECK(summary_line({2560, 10 * 1024 * 1024, 2, 3 * 1024 * 1024, 40 * 1024 * 1024}) ==
+          "update-img: copied 2560 blocks (10.0 MiB: 7.0 MiB written, 3.0 MiB zeroed; 40.0 MiB "
+          "read) in 2.00 s (5.0 MiB/s)");
     CHECK(summary_line({0, 0, 0}) == "update-img: copied 0 blocks (0.0 MiB: 0.0 MiB written, 0.0 "
                                      "MiB zeroed) in 0.00 s (0.0 MiB/s)");
 
@@ -421,5 +424,79 @@ TEST_CASE("update-img fails when zero_range fails for another reason", "[update-
     } catch (const std::system_error& e) {
         CHECK(e.code().value() == EIO);
         CHECK_THAT(e.what(), Contains("zero image " + fx.image + " at offset 40960"));
+    }
+}
+
+TEST_CASE("update-img reads nearby runs together and writes only the changed blocks",
+          "[update-img]") {
+    // The image differs from the snapshot in every block: an unchanged block
+    // read along with the changed ones and written would show.
+    std::vector<std::uint64_t> changed = {0, 1, 2, 7, 8, 63, 64, 65, 100, 130};
+    fixture fx(changed);
+    update_params params = fx.params();
+    params.max_gap = 8 * block; // joins 0-2 and 7-8 (gap 4), not 8 and 63
+    update_result result = update_image(params, fx.lookup());
+    CHECK(difference(read_all(fx.image), fx.expected(changed)) == "");
+    CHECK(result.blocks == changed.size());
+    CHECK(result.bytes == (changed.size() - 1) * block + 1024);
+    // Read: 0-8, 63-65, 100, 130 (partial).
+    CHECK(result.bytes_read == (9 + 3 + 1) * block + 1024);
+
+    fixture again(changed);
+    params = again.params();
+    params.max_gap = 0;
+    result = update_image(params, again.lookup());
+    CHECK(difference(read_all(again.image), again.expected(changed)) == "");
+    CHECK(result.bytes_read == result.bytes);
+}
+
+TEST_CASE("update-img turns the old snapshot's image into the new snapshot, bit for bit",
+          "[update-img]") {
+    // A larger device: 3000 blocks and 3 KiB. The image holds the old
+    // snapshot; the new one differs from it in the changed blocks only.
+    constexpr std::uint64_t sectors = 3000 * 8 + 6;
+    constexpr std::uint64_t bytes = sectors * 512;
+    std::mt19937 random(11);
+    std::vector<std::uint64_t> changed;
+    for (std::uint64_t b = 0; b < 3001; ++b)
+        if (random() % 9 == 0 || (b >= 1000 && b < 1500) || b == 3000)
+            changed.push_back(b);
+    std::vector<char> old_bytes = random_bytes(bytes, 3);
+    std::vector<char> new_bytes = old_bytes;
+    for (std::uint64_t b : changed)
+        for (std::uint64_t i = b * block; i < std::min(bytes, (b + 1) * block); ++i)
+            new_bytes[i] = static_cast<char>(random() | 1); // never the old byte's zero
+    // Blocks 1200-1299 become zeros: a hole is punched there.
+    std::fill(new_bytes.begin() + 1200 * block, new_bytes.begin() + 1300 * block, 0);
+
+    struct variant {
+        std::uint64_t max_io, max_gap;
+        unsigned readers;
+    };
+    for (variant v : {variant{4 * 1024 * 1024, 1024 * 1024, 4}, variant{5 * block, 2 * block, 3},
+                      variant{block, 0, 1}, variant{64 * block, 16 * block, 8}}) {
+        INFO("max_io " << v.max_io << ", max_gap " << v.max_gap << ", " << v.readers << " readers");
+        temp_directory dir;
+        write_all(dir / "snapshot", new_bytes);
+        write_all(dir / "image", old_bytes);
+        cow_builder(sectors, changed).write(dir / "cow");
+        snapshot_identity identity{"snapshot", test_uuid, 2, 0, std::nullopt};
+        update_params params{dir / "snapshot", dir / "cow", dir / "image", v.max_io};
+        params.max_gap = v.max_gap;
+        params.readers = v.readers;
+        std::vector<copy_progress> calls;
+        update_result result = update_image(
+            params, [&](const std::string&, const struct stat&) { return identity; },
+            [&calls](const copy_progress& p) { calls.push_back(p); });
+        CHECK(difference(read_all(dir / "image"), new_bytes) == "");
+        CHECK(result.blocks == changed.size());
+        CHECK(result.bytes == (changed.size() - 1) * block + 3 * 1024);
+        CHECK(result.bytes_zeroed == 100 * block);
+        CHECK(result.bytes_read >= result.bytes);
+        REQUIRE_FALSE(calls.empty());
+        for (std::size_t i = 1; i < calls.size(); ++i)
+            CHECK(calls[i].bytes_done >= calls[i - 1].bytes_done);
+        CHECK(calls.back().bytes_done == result.bytes);
+        CHECK(calls.back().blocks_done == changed.size());
     }
 }
