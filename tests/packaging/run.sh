@@ -44,6 +44,17 @@ report() {
 trap report EXIT
 t_step=$SECONDS
 
+# What this test needs beyond scripts/install-deps.sh (build-packages.sh
+# installs its own build dependencies).
+missing=()
+for p in debootstrap qemu-utils e2fsprogs; do
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "=== installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 install --no-install-recommends "${missing[@]}"
+fi
+
 echo "=== the Debian image (tests/vm/make-debroot)"
 debroot=$("$repo/tests/vm/make-debroot")
 release_a=$(cat "$debroot/release")
