@@ -145,7 +145,7 @@ class event_loop {
     }
 
     static int on_signal(sd_event_source* s, const struct signalfd_siginfo* si, void*) {
-        log_info(std::string("stopping on SIG") + sigabbrev_np(static_cast<int>(si->ssi_signo)));
+        log_info(si->ssi_signo == SIGTERM ? "stopping on SIGTERM" : "stopping on SIGINT");
         sd_event_exit(sd_event_source_get_event(s), 0);
         return 0;
     }
