@@ -5,6 +5,8 @@
 #include "reload.hpp"
 
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
 
 using namespace bsnap;
 using namespace bsnap::daemon;
@@ -165,4 +167,27 @@ TEST_CASE("bsnapd command line", "[reload]") {
     CHECK_THROWS_AS(parse_options({"--interval", "0"}, nullptr), usage_error);
     CHECK_THROWS_AS(parse_options({"--bogus"}, nullptr), usage_error);
     CHECK_THROWS_AS(parse_options({"--rel"}, nullptr), usage_error); // no guessing
+}
+
+TEST_CASE("blkid resolver: identity of a filesystem image", "[reload]") {
+    if (std::system("command -v mkfs.ext4 >/dev/null 2>&1") != 0) {
+        WARN("mkfs.ext4 not found: blkid resolver not tested");
+        return;
+    }
+    temp_dir dir;
+    auto image = dir / "fs.img";
+    { std::ofstream out(image); }
+    std::filesystem::resize_file(image, 8 << 20);
+    std::string uuid = "2b6f1a3c-9d4e-4f10-8a7b-0c1d2e3f4a5b";
+    std::string command = "mkfs.ext4 -q -F -U " + uuid + " " + image.string() + " >/dev/null 2>&1";
+    REQUIRE(std::system(command.c_str()) == 0);
+    auto resolver = make_blkid_resolver();
+    device_identity id = resolver->identify(image.string());
+    CHECK(id.fs_uuid == uuid);
+    CHECK(id.partuuid.empty());
+    CHECK(to_string(id) == "UUID=" + uuid);
+    // No device has this identity (a regular file is not found by tag).
+    CHECK(resolver->resolve(device_identity{"00000000-1111-2222-3333-444444444444", ""}) ==
+          std::nullopt);
+    CHECK_THROWS_AS(resolver->identify((dir / "none").string()), std::system_error);
 }
