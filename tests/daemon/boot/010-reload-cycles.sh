@@ -3,8 +3,10 @@
 # bsnapd in a real systemd boot: a second filesystem traced incrementally is
 # reloaded by bsnap-reload.service before fstab mounts it, across reboots with
 # writes in between; each incremental (update-img) equals the snapshot bit for
-# bit; bsnapd killed with SIGKILL is restarted and loses nothing; a corrupted
-# state file is moved aside and nothing is reloaded from it.
+# bit; bsnapd killed with SIGKILL is restarted and loses nothing; after a power
+# cut while mounted read-write the reload fails with EUCLEAN and says to take
+# a full backup; a corrupted state file is moved aside and nothing is
+# reloaded from it.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/../../integration/lib.sh"
 unset -f bsnapctl
@@ -110,19 +112,42 @@ case "$BSNAP_BOOT" in
 	assert_eq "$(systemctl is-active bsnap-reload.service)" active "bsnap-reload.service"
 	incremental_roundtrip .bsnap1 .bsnap2
 	journal -u bsnapd.service | tail -n 20
-
-	log "corrupting the state file"
-	systemctl stop bsnapd.service
-	sed -i 's/"seqid": [0-9]*/"seqid": 1/' "$state"
-	reboot_and_continue
+	log "power cut while mounted read-write"
+	write_some 4
+	crash_and_continue
 	;;
 4)
 	journal -u bsnap-reload.service
+	assert_eq "$(systemctl is-failed bsnap-reload.service)" failed "bsnap-reload.service after a crash"
+	assert_eq "$(systemctl show -P ExecMainStatus bsnap-reload.service)" 117 "exit status (EUCLEAN)"
+	journal -u bsnap-reload.service | grep -q "not closed cleanly" ||
+		fail "no clear message about the crash"
+	journal -u bsnap-reload.service | grep -q "take a full backup" ||
+		fail "the message does not say to take a full backup"
+	bsnapctl status
+	bsnapctl status --json | grep -q '"failed": true' || fail "minor 0 is not failed"
+	log "set up again after the crash: new chain, full backup"
+	bsnapctl destroy 0
+	bsnapctl setup-snapshot "$dev" "$mnt/.bsnap-new" 0
+	dd if=/dev/bsnap0 of="$backup" bs=1M status=none
+	bsnapctl transition-to-incremental 0
+	wait_for '"cow": ".bsnap-new"' '"seqid": 1' '"mode": "incremental"'
+
+	log "corrupting the state file"
+	systemctl stop bsnapd.service
+	sed -i 's/"seqid": [0-9]*/"seqid": 7/' "$state"
+	reboot_and_continue
+	;;
+5)
+	journal -u bsnap-reload.service
 	assert_eq "$(systemctl is-failed bsnap-reload.service)" failed "bsnap-reload.service"
+	assert_eq "$(systemctl show -P ExecMainStatus bsnap-reload.service)" 74 "exit status (EBADMSG)"
 	journal -u bsnap-reload.service | grep -q "STATE FILE UNUSABLE" ||
 		fail "no clear message about the corrupt state file"
 	ls /var/lib/bsnap/state.json.corrupt-* || fail "the corrupt file was not kept aside"
-	grep -q '"minor"' /proc/bsnap-info 2>/dev/null && fail "a device was reloaded from a corrupt file"
+	if grep -q '"minor"' /proc/bsnap-info 2>/dev/null; then
+		fail "a device was reloaded from a corrupt file"
+	fi
 	# bsnapd starts from nothing and says why.
 	assert_eq "$(systemctl is-active bsnapd.service)" active "bsnapd.service"
 	wait_for '"devices": []'
