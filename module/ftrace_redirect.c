@@ -11,6 +11,9 @@
 #include "ftrace_redirect.h"
 #include "symbols.h"
 
+/* Largest distance from a function's symbol to its ftrace call site. */
+#define REDIRECT_SITE_MAX 16
+
 static void notrace redirect_callback(unsigned long ip,
 				      unsigned long parent_ip,
 				      struct ftrace_ops *ops,
@@ -23,7 +26,11 @@ static void notrace redirect_callback(unsigned long ip,
 	if (within_module(parent_ip, THIS_MODULE))
 		return;
 	for (i = 0; i < set->nr; i++) {
-		if (set->fns[i].target == ip) {
+		/*
+		 * @ip is the patched call site, which follows an ENDBR64
+		 * on kernels built with IBT: a few bytes past the symbol.
+		 */
+		if (ip - set->fns[i].target <= REDIRECT_SITE_MAX) {
 			bsnap_ftrace_set_ip(fregs,
 					    (unsigned long)set->fns[i].wrapper);
 			return;
