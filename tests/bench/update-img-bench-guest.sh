@@ -18,11 +18,16 @@
 # - with --probe SEC: /dev/bsnapN against its origin, dd of the whole device
 #   and fio 4 KiB random reads at queue depth 1 and 8.
 #
+# - with --also PATH (repeatable): another update-img (a variant) timed in
+#   every round too, right after update-img, as "also-<file name>".
+#
 # usage: update-img-bench-guest.sh [--reps N] [--changes MB] [--old-update-img PATH] [--probe SEC]
+#        [--also PATH]...
 set -uo pipefail
-REPS=5 CHANGES=64 OLD_UPD= PROBE=0
+REPS=5 CHANGES=64 OLD_UPD= PROBE=0 ALSO=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--also) ALSO+=("$2"); shift 2 ;;
 	--probe) PROBE=$2; shift 2 ;;
 	--reps) REPS=$2; shift 2 ;;
 	--changes) CHANGES=$2; shift 2 ;;
@@ -113,10 +118,11 @@ timed() { # NAME CMD...: ms into $OUT/ms.NAME
 run_new() { timed update-img "$UPD" -q "$IMAGE" "$MNT/cow-1" "$BACKUP"; }
 run_old() { [ -z "$OLD_UPD" ] || timed update-img-old "$OLD_UPD" -q "$IMAGE" "$MNT/cow-1" "$BACKUP"; }
 run_dd() { timed dd-read dd if="$IMAGE" of=/dev/null bs=4M iflag=direct status=none; }
+run_also() { local p; for p in "${ALSO[@]}"; do timed "also-${p##*/}" "$p" -q "$IMAGE" "$MNT/cow-1" "$BACKUP"; done; }
 say "timing: $REPS rounds (odd: new, old, dd; even: dd, old, new)"
 for rep in $(seq "$REPS"); do
 	echo "  round $rep"
-	if [ $((rep % 2)) = 1 ]; then run_new; run_old; run_dd; else run_dd; run_old; run_new; fi
+	if [ $((rep % 2)) = 1 ]; then run_new; run_also; run_old; run_dd; else run_dd; run_old; run_also; run_new; fi
 done
 same_as_snapshot "after all rounds"
 
@@ -158,7 +164,8 @@ print("device %d MiB, CoW files %s MiB each" % (dev >> 20, cow))
 for n in ("update-img", "update-img-old"):
     try: print("  summary %-15s %s" % (n + ":", open(os.path.join(out, "summary." + n)).read().strip()))
     except OSError: pass
-rows = {n: ms(n) for n in ("update-img", "update-img-old", "dd-read", "dd-read-origin")}
+names = ["update-img", "update-img-old"] + sorted(f[3:] for f in os.listdir(out) if f.startswith("ms.also-")) + ["dd-read", "dd-read-origin"]
+rows = {n: ms(n) for n in names}
 for n, t in rows.items():
     if t:
         print("  %-15s median %7d ms  [min %d, max %d]  runs: %s" % (n, med(t), min(t), max(t), " ".join(map(str, t))))
@@ -170,6 +177,9 @@ def ratio(a, b, what):
 ratio(old, new, "old / new (speed-up)")
 ratio(new, rd, "new / dd read of the device")
 ratio(old, rd, "old / dd read of the device")
+for n in names:
+    if n.startswith("also-"):
+        ratio(rows[n], new, n + " / new")
 try: print(open(os.path.join(out, "probe-summary.txt")).read().rstrip())
 except OSError: pass
 PY

@@ -10,10 +10,12 @@
 # (incremental-bench.sh measures the write overhead too, and takes longer.)
 #
 # usage: tests/bench/update-img-bench.sh [--build DIR] [--module PATH.ko] [--kernel RELEASE]
-#        [--reps N] [--changes MB] [--old-update-img PATH] [--probe SEC] [--disk SIZE]
+#        [--reps N] [--changes MB] [--old-update-img PATH] [--probe SEC] [--also PATH]...
+#        [--disk SIZE]
 # Defaults: the module, bsnapctl and update-img of build DIR (default build,
 # or $BSNAP_BUILD_DIR), 5 reps, 64 MB of 4 KiB random writes, 4G disks.
-# --probe SEC also compares reads of /dev/bsnapN with reads of its origin.
+# --probe SEC also compares reads of /dev/bsnapN with reads of its origin;
+# --also PATH times another update-img (a variant) in every round too.
 # Environment: BSNAP_MODULE, BSNAP_BIN override the build's; any bsnap-vm
 # environment.
 set -euo pipefail
@@ -27,8 +29,8 @@ while [ $# -gt 0 ]; do
 	--kernel) kernel=(--kernel "$2"); shift 2 ;;
 	--disk) disk=$2; shift 2 ;;
 	--reps | --changes | --probe) guest_args+=("$1" "$2"); shift 2 ;;
-	--old-update-img) guest_args+=("$1" "$(realpath "$2")"); shift 2 ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	--old-update-img | --also) guest_args+=("$1" "$(realpath "$2")"); shift 2 ;;
+	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "update-img-bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
