@@ -44,7 +44,14 @@ trap report EXIT
 phase deps scripts/install-deps.sh || exit 1
 phase configure cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
 phase build cmake --build "$build" -j "$jobs" || exit 1
-phase "unit tests" ctest --test-dir "$build" -LE guest -j "$jobs" --no-tests=error --output-on-failure
+phase "unit tests" ctest --test-dir "$build" -LE 'guest|packages' -j "$jobs" --no-tests=error --output-on-failure
 # Verbose: each guest suite prints its per-test table.
 phase "guest tests" ctest --test-dir "$build" -L guest -j "$jobs" --no-tests=error -V
+# The package tests (label packages: .deb/.rpm builds, a Debian system booted
+# with DKMS rebuilding the module for a second kernel) take 35-55 minutes
+# under emulation on a cold cache, more than this run's budget: they are not
+# run here, and are not counted as passed.
+echo
+echo "=== not run here: $(ctest --test-dir "$build" -N -L packages | sed -n 's/^ *Test *#[0-9]*: //p' | xargs)"
+echo "    (package tests; run them with: ctest --test-dir $build -L packages -V)"
 [ ${#failed[@]} -eq 0 ]
