@@ -7,8 +7,9 @@
 #   tests/daemon/run.sh BUILD_DIR KO [--out DIR] [--image FILE --kernel-root DIR]
 #
 # BUILD_DIR: a CMake build with bsnapd, bsnapctl and update-img built.
-# KO: bsnap.ko built for the image's kernel ($(cat <image dir>/release)), e.g.
-#   make -C module KDIR=<headers of that kernel>.
+# KO: bsnap.ko built for the image's kernel ($(cat <image dir>/release)), or
+#   "build": built here from module/ against the headers in the image's tree
+#   (make-debroot's DIR/tree; not with --image).
 # --image, --kernel-root: a copy of make-debroot's root.img and a directory
 #   holding its kernel (boot/vmlinuz-REL, lib/modules/REL) instead of calling
 #   make-debroot (which rebuilds the cached image, under other runs' feet,
@@ -17,7 +18,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
 build=$(cd "$1" && pwd)
-ko=$(readlink -f "$2")
+ko=$2
+[ "$ko" = build ] || ko=$(readlink -f "$ko")
 shift 2
 out=$build/daemon-guest
 image=
@@ -39,6 +41,25 @@ if [ -z "$image" ]; then
 fi
 [ -n "$kroot" ] || { echo "run.sh: --image needs --kernel-root" >&2; exit 2; }
 release=$(cd "$kroot/lib/modules" && ls | head -n 1)
+if [ "$ko" = build ]; then
+	# The headers package's Makefile includes /usr/src/linux-headers-*-common
+	# by its absolute path in the guest: a copy that points into the tree.
+	headers=$kroot/usr/src/linux-headers-$release
+	[ -d "$headers" ] || { echo "run.sh: no $headers (KO=build needs make-debroot's tree)" >&2; exit 2; }
+	kdir=$out/kdir
+	rm -rf "$kdir" "$out/module"
+	cp -a "$headers" "$kdir"
+	sed -i "s|include /usr/src/|include $kroot/usr/src/|" "$kdir/Makefile"
+	for l in scripts tools; do
+		target=$(readlink "$headers/$l")
+		rm -f "$kdir/$l"
+		ln -s "$kroot/usr/lib/${target#../../lib/}" "$kdir/$l"
+	done
+	cp -a "$repo/module" "$out/module"
+	make -C "$out/module" KDIR="$kdir" -j2 >"$out/module-build.log" 2>&1 ||
+		{ tail -n 30 "$out/module-build.log" >&2; exit 1; }
+	ko=$out/module/bsnap.ko
+fi
 vermagic=$(modinfo -F vermagic "$ko" | cut -d' ' -f1)
 [ "$vermagic" = "$release" ] || { echo "run.sh: $ko is for $vermagic, the image runs $release" >&2; exit 2; }
 overlay=$out/root.qcow2
