@@ -145,10 +145,13 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		  const char *cow_path, bool snapshot);
 
 /* Shared by the state machine's files (tracer_state.c). */
-struct tracer *tracer_alloc(const struct bsnap_setup *arg,
-			    const char *bdev_path, const char *cow_path);
+/*
+ * A tracer for setup or reload: the minor is free, @bdev_path a block
+ * device nobody traces yet, held open. Not published. ERR_PTR on error.
+ */
+struct tracer *tracer_new(const struct bsnap_setup *arg,
+			  const char *bdev_path, const char *cow_path);
 void tracer_free(struct tracer *t);
-int check_new_minor(unsigned int minor);
 int tracer_add_image(struct tracer *t);
 
 /* Module unload and shutdown (tracer_state.c): seal what can be sealed. */

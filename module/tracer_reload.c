@@ -185,31 +185,19 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		  const char *cow_path, bool snapshot)
 {
 	struct tracer *t;
-	dev_t dev;
 	int ret;
 
-	ret = check_new_minor(arg->minor);
-	if (ret)
-		return ret;
-	if (arg->flags & ~BSNAP_FLAG_IGNORE_ERRORS || cow_path[0] == '/')
+	if (cow_path[0] == '/')
 		return -EINVAL;
-	ret = lookup_bdev(bdev_path, &dev);
-	if (ret)
-		return ret;
-	if (tracer_find_dev(dev))
-		return -EBUSY;
-
-	t = tracer_alloc(arg, bdev_path, cow_path);
+	t = tracer_new(arg, bdev_path, cow_path);
 	if (IS_ERR(t))
 		return PTR_ERR(t);
-	t->dev = dev;
 	t->state = BSNAP_STATE_UNVERIFIED |
 		   (snapshot ? BSNAP_STATE_SNAPSHOT : 0);
 	t->fs_path = kstrdup(cow_path, GFP_KERNEL);
-	ret = t->fs_path ? bsnap_bdev_open(dev, &t->bdev_ref) : -ENOMEM;
+	ret = t->fs_path ? 0 : -ENOMEM;
 	if (ret)
 		goto err;
-	t->nr_sectors = bdev_nr_sectors(t->bdev_ref.bdev);
 	/* Mounted (read-write or not): reload comes before the mount. */
 	ret = bsnap_bdev_mount_check(t->bdev_ref.bdev);
 	if (ret != -ENODEV) {

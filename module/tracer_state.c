@@ -78,7 +78,7 @@ static void tracer_teardown(struct tracer *t, bool remove_cow)
 	tracer_free(t);
 }
 
-int check_new_minor(unsigned int minor)
+static int check_new_minor(unsigned int minor)
 {
 	if (minor >= BSNAP_MAX_MINORS)
 		return -EINVAL;
@@ -87,7 +87,7 @@ int check_new_minor(unsigned int minor)
 	return 0;
 }
 
-struct tracer *tracer_alloc(const struct bsnap_setup *arg,
+static struct tracer *tracer_alloc(const struct bsnap_setup *arg,
 				   const char *bdev_path, const char *cow_path)
 {
 	struct tracer *t;
@@ -214,36 +214,49 @@ static int check_snapshot_args(const char *cow_path, struct tracer *t)
 	return bsnap_bdev_mount_check(t->bdev_ref.bdev);
 }
 
-int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
-			  const char *cow_path)
+struct tracer *tracer_new(const struct bsnap_setup *arg,
+			  const char *bdev_path, const char *cow_path)
 {
-	struct snap_parts sp;
 	struct tracer *t;
 	dev_t dev;
 	int ret;
 
 	ret = check_new_minor(arg->minor);
 	if (ret)
-		return ret;
+		return ERR_PTR(ret);
 	if (arg->flags & ~BSNAP_FLAG_IGNORE_ERRORS)
-		return -EINVAL;
+		return ERR_PTR(-EINVAL);
 	ret = lookup_bdev(bdev_path, &dev);
 	if (ret)
-		return ret;
+		return ERR_PTR(ret);
 	if (tracer_find_dev(dev))
-		return -EBUSY;
+		return ERR_PTR(-EBUSY);
 
 	t = tracer_alloc(arg, bdev_path, cow_path);
 	if (IS_ERR(t))
-		return PTR_ERR(t);
+		return t;
 	t->dev = dev;
+	ret = bsnap_bdev_open(dev, &t->bdev_ref);
+	if (ret) {
+		tracer_free(t);
+		return ERR_PTR(ret);
+	}
+	t->nr_sectors = bdev_nr_sectors(t->bdev_ref.bdev);
+	return t;
+}
+
+int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
+			  const char *cow_path)
+{
+	struct snap_parts sp;
+	struct tracer *t;
+	int ret;
+
+	t = tracer_new(arg, bdev_path, cow_path);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
 	t->seqid = 1;
 	generate_random_uuid(t->uuid);
-
-	ret = bsnap_bdev_open(dev, &t->bdev_ref);
-	if (ret)
-		goto err_free;
-	t->nr_sectors = bdev_nr_sectors(t->bdev_ref.bdev);
 	ret = check_snapshot_args(cow_path, t);
 	if (ret)
 		goto err_free;
