@@ -227,13 +227,6 @@ void cbt_map_export(const struct cbt_map *map, void *buf, size_t len)
 	bsnap_bitmap_export(map->bits, map->nr_blocks, buf, len);
 }
 
-void cbt_map_import(struct cbt_map *map, const void *buf, size_t len)
-{
-	u64 weight = bsnap_bitmap_import(map->bits, map->nr_blocks, buf, len);
-
-	atomic64_set(&map->nr_set, weight);
-}
-
 int cbt_map_merge(struct cbt_map *map, const void *buf, size_t len)
 {
 	size_t i, nwords = BITS_TO_LONGS(map->nr_blocks);

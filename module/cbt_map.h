@@ -67,12 +67,6 @@ void cbt_map_clear(struct cbt_map *map);
  * (bit b = byte b / 8, bit b % 8); @len bytes, zero-padded.
  */
 void cbt_map_export(const struct cbt_map *map, void *buf, size_t len);
-/*
- * Load from the on-disk layout (bits beyond @len bytes read as clear, bits
- * beyond nr_blocks are ignored); recomputes nr_set. No concurrent setters.
- */
-void cbt_map_import(struct cbt_map *map, const void *buf, size_t len);
-
 /* OR the on-disk layout into @map; safe against concurrent setters. */
 int cbt_map_merge(struct cbt_map *map, const void *buf, size_t len);
 

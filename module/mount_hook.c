@@ -12,19 +12,20 @@
 
 #include "ftrace_redirect.h"
 #include "mount_hook.h"
-#include "symbols.h"
 #include "tracer.h"
 
 DEFINE_STATIC_SRCU(mount_srcu);
 
-static int (*real_vfs_get_tree)(struct fs_context *fc);
-static int (*real_reconfigure_super)(struct fs_context *fc);
-static void (*real_generic_shutdown_super)(struct super_block *sb);
+enum { GET_TREE, RECONFIGURE, SHUTDOWN };
+static struct fn_redirect mount_fns[];
+
+/* The real function: its target, looked up before the hook goes live. */
+#define REAL(fn, type) ((type)mount_fns[fn].target)
 
 static int hooked_vfs_get_tree(struct fs_context *fc)
 {
 	int idx = srcu_read_lock(&mount_srcu);
-	int ret = real_vfs_get_tree(fc);
+	int ret = REAL(GET_TREE, int (*)(struct fs_context *))(fc);
 
 	if (!ret)
 		tracer_sb_changed(fc->root->d_sb);
@@ -35,7 +36,7 @@ static int hooked_vfs_get_tree(struct fs_context *fc)
 static int hooked_reconfigure_super(struct fs_context *fc)
 {
 	int idx = srcu_read_lock(&mount_srcu);
-	int ret = real_reconfigure_super(fc);
+	int ret = REAL(RECONFIGURE, int (*)(struct fs_context *))(fc);
 
 	if (!ret)
 		tracer_sb_changed(fc->root->d_sb);
@@ -49,30 +50,22 @@ static void hooked_generic_shutdown_super(struct super_block *sb)
 	dev_t dev = sb->s_bdev ? sb->s_bdev->bd_dev : 0;
 
 	tracer_sb_shutdown_begin(sb);
-	real_generic_shutdown_super(sb);
+	REAL(SHUTDOWN, void (*)(struct super_block *))(sb);
 	if (dev)
 		tracer_sb_shutdown_end(dev);
 	srcu_read_unlock(&mount_srcu, idx);
 }
 
 static struct fn_redirect mount_fns[] = {
-	{ "vfs_get_tree", hooked_vfs_get_tree },
-	{ "reconfigure_super", hooked_reconfigure_super },
-	{ "generic_shutdown_super", hooked_generic_shutdown_super },
+	[GET_TREE] = { "vfs_get_tree", hooked_vfs_get_tree },
+	[RECONFIGURE] = { "reconfigure_super", hooked_reconfigure_super },
+	[SHUTDOWN] = { "generic_shutdown_super",
+		       hooked_generic_shutdown_super },
 };
 static FN_REDIRECT_SET(mount_redirect, mount_fns);
 
 int bsnap_mount_hook_init(void)
 {
-	real_vfs_get_tree = (void *)bsnap_symbol("vfs_get_tree");
-	real_reconfigure_super = (void *)bsnap_symbol("reconfigure_super");
-	real_generic_shutdown_super =
-		(void *)bsnap_symbol("generic_shutdown_super");
-	if (!real_vfs_get_tree || !real_reconfigure_super ||
-	    !real_generic_shutdown_super) {
-		pr_err("mount functions not found\n");
-		return -ENOENT;
-	}
 	return fn_redirect_install(&mount_redirect);
 }
 
