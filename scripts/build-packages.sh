@@ -42,7 +42,8 @@ version=$(sed -n 's/^#define BSNAP_VERSION "\(.*\)"$/\1/p' <<<"$version_h")
 [ -n "$version" ] || { echo "build-packages: no BSNAP_VERSION in module/version.h" >&2; exit 1; }
 
 # --- build dependencies ------------------------------------------------------
-deps=(build-essential cmake libboost-program-options-dev nlohmann-json3-dev zlib1g-dev git)
+deps=(build-essential cmake pkg-config libblkid-dev libboost-program-options-dev libmount-dev
+	libsystemd-dev nlohmann-json3-dev zlib1g-dev git)
 [ $want_deb -eq 1 ] && deps+=(debhelper dh-dkms dpkg-dev fakeroot)
 [ $want_rpm -eq 1 ] && deps+=(rpm)
 if [ $lint -eq 1 ]; then
