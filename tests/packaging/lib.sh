@@ -47,6 +47,38 @@ dkms_installed() {
 	return 0
 }
 
+# initramfs_list RELEASE: the files in /boot/initrd.img-RELEASE.
+initramfs_list() {
+	local initrd=/boot/initrd.img-$1
+	[ -f "$initrd" ] || fail "no $initrd"
+	lsinitramfs "$initrd"
+}
+
+# assert_bsnap_in_initramfs RELEASE: the hook of bsnap-utils put bsnapd, the
+# local-premount script and the DKMS-built bsnap.ko into RELEASE's initramfs.
+# ((usr/)lib: Debian 12's initramfs has merged /usr.)
+assert_bsnap_in_initramfs() {
+	local rel=$1 list f
+	list=$(initramfs_list "$rel")
+	for f in usr/sbin/bsnapd scripts/local-premount/bsnap; do
+		grep -Fxq "$f" <<<"$list" || fail "$f is not in /boot/initrd.img-$rel"
+	done
+	# (a literal release: it may hold '+')
+	grep -E '^(usr/)?lib/modules/[^/]+/updates/dkms/bsnap\.ko(\.[a-z]+)?$' <<<"$list" |
+		grep -Fq "lib/modules/$rel/updates/dkms/bsnap.ko" ||
+		fail "lib/modules/$rel/updates/dkms/bsnap.ko is not in /boot/initrd.img-$rel"
+	log "initramfs of $rel: bsnapd, scripts/local-premount/bsnap and bsnap.ko are in it"
+}
+
+# assert_no_bsnap_in_initramfs RELEASE: nothing of bsnap in RELEASE's initramfs.
+assert_no_bsnap_in_initramfs() {
+	local rel=$1 list hits
+	list=$(initramfs_list "$rel")
+	hits=$(grep bsnap <<<"$list" || true)
+	[ -z "$hits" ] || fail "/boot/initrd.img-$rel still holds: $(tr '\n' ' ' <<<"$hits")"
+	log "initramfs of $rel: nothing of bsnap in it"
+}
+
 # A scratch ext4 on the first test disk, mounted at /mnt/scratch.
 scratch_fs() {
 	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 /dev/vda

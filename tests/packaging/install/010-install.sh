@@ -1,7 +1,9 @@
 #!/bin/bash
 # bsnap-vm: timeout=900
 # Installing the .debs builds bsnap with DKMS for the running kernel, puts the
-# tools, man pages and the (disabled) unit in place, and the module works.
+# tools, man pages, both units (enabled; bsnapd started), the state
+# directory and the initramfs-tools hook in place, rebuilds the initramfs
+# with bsnap in it, and the module works.
 # shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/../lib.sh"
 rel=$(uname -r)
@@ -20,10 +22,20 @@ done
 assert_match "$(bsnapctl --version)" "^bsnapctl $BSNAP_VERSION " "bsnapctl --version"
 assert_match "$(update-img --version)" "$BSNAP_VERSION" "update-img --version"
 assert_match "$(bsnapd --version)" "^bsnapd $BSNAP_VERSION " "bsnapd --version"
-[ -f /lib/systemd/system/bsnapd.service ] || fail "no bsnapd.service"
-# The daemon is a stub: its unit is installed, not enabled nor started.
-assert_eq "$(systemctl is-enabled bsnapd.service || true)" disabled "bsnapd.service enabled"
-systemctl cat bsnapd.service >/dev/null
+for unit in bsnapd.service bsnap-reload.service; do
+	[ -f "/lib/systemd/system/$unit" ] || fail "no $unit"
+	systemctl cat "$unit" >/dev/null
+	assert_eq "$(systemctl is-enabled "$unit" || true)" enabled "systemctl is-enabled $unit"
+done
+# systemd is PID 1 here: the postinst started the daemon (Type=notify: it
+# is active once it has synced the state file with the module).
+assert_eq "$(systemctl is-active bsnapd.service || true)" active "systemctl is-active bsnapd.service"
+[ -d /var/lib/bsnap ] || fail "no state directory /var/lib/bsnap"
+
+# The update-initramfs trigger rebuilt the initramfs of the running (and
+# only) kernel with the hook: bsnapd, the local-premount script and the
+# module DKMS built.
+assert_bsnap_in_initramfs "$rel"
 
 modprobe bsnap
 trap cleanup_scratch EXIT

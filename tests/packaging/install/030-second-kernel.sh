@@ -1,7 +1,8 @@
 #!/bin/bash
 # bsnap-vm: timeout=1500
 # Installing another kernel and its headers makes DKMS build bsnap for it by
-# itself (the kernel packages' hooks), nobody asks for it.
+# itself (the kernel packages' hooks), nobody asks for it; DKMS's hook runs
+# before initramfs-tools', so the new kernel's initramfs has bsnap.ko too.
 # shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/../lib.sh"
 rel=$BSNAP_SECOND_KERNEL
@@ -12,3 +13,4 @@ apt_get install "$BSNAP_KERNEL_DEBS"/*.deb
 [ -f "/boot/vmlinuz-$rel" ] || fail "the kernel $rel is not installed"
 dkms_installed "$rel"
 dkms_installed "$(uname -r)"
+assert_bsnap_in_initramfs "$rel"

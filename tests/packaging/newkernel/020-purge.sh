@@ -1,7 +1,9 @@
 #!/bin/bash
 # bsnap-vm: timeout=600
 # Purging both packages leaves nothing behind: no module for any kernel, no
-# DKMS source or state, no tools, unit or man pages, no dpkg record.
+# DKMS source or state, no tools, units, initramfs-tools hook or man pages,
+# no state directory, no running bsnapd, no dpkg record, and no initramfs
+# that still holds bsnap (both kernels' are rebuilt without it).
 # shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/../lib.sh"
 module_loaded && fail "bsnap is still loaded"
@@ -9,7 +11,10 @@ apt_get purge bsnap-dkms bsnap-utils
 left=()
 for path in /lib/modules/*/updates/dkms/bsnap.ko* /usr/src/bsnap-* /var/lib/dkms/bsnap \
 	/usr/sbin/bsnapctl /usr/sbin/update-img /usr/sbin/bsnapd /lib/systemd/system/bsnapd.service \
-	/etc/systemd/system/*/bsnapd.service /usr/share/man/man8/bsnapctl.8.gz \
+	/lib/systemd/system/bsnap-reload.service /etc/systemd/system/*/bsnapd.service \
+	/etc/systemd/system/*/bsnap-reload.service /usr/share/initramfs-tools/hooks/bsnap \
+	/usr/share/initramfs-tools/scripts/local-premount/bsnap /var/lib/bsnap \
+	/usr/share/man/man8/bsnapctl.8.gz \
 	/usr/share/man/man8/update-img.8.gz /usr/share/man/man8/bsnapd.8.gz \
 	/usr/share/doc/bsnap-dkms /usr/share/doc/bsnap-utils; do
 	if [ -e "$path" ]; then left+=("$path"); fi
@@ -23,3 +28,7 @@ for pkg in bsnap-dkms bsnap-utils; do
 	[ -z "$status" ] || [ "$status" = "un " ] || fail "dpkg still knows $pkg: '$status'"
 done
 [ -z "$(dkms status -m bsnap)" ] || fail "dkms status still lists bsnap: $(dkms status -m bsnap)"
+if pgrep -x bsnapd >/dev/null; then fail "bsnapd still runs after the purge (pid $(pgrep -x bsnapd))"; fi
+for rel in "$BSNAP_FIRST_KERNEL" "$BSNAP_SECOND_KERNEL"; do
+	assert_no_bsnap_in_initramfs "$rel"
+done
