@@ -3,8 +3,10 @@
 # (daemon/initramfs/scripts/local-premount/bsnap): mount the root device
 # read-only without log recovery, copy the state file, unmount, then
 # bsnapd --reload-root. A SKELETON, not yet run on a RHEL-family system.
+# shellcheck source=/dev/null
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
+# shellcheck disable=SC2154 # dracut sets $root (root=block:/dev/...)
 dev=${root#block:}
 [ -b "$dev" ] || exit 0
 state=/var/lib/bsnap/state.json

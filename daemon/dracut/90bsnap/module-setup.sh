@@ -20,5 +20,6 @@ installkernel() {
 
 install() {
     inst_multiple /usr/sbin/bsnapd blkid
+    # shellcheck disable=SC2154 # dracut sets $moddir
     inst_hook pre-mount 90 "$moddir/bsnap-reload-root.sh"
 }
