@@ -499,7 +499,8 @@ int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
 		    u64 off, struct page **pages, unsigned int pg_off,
 		    size_t len)
 {
-	const struct cow_extent *ext;
+	sector_t sector;
+	u64 contig;
 	int ret;
 
 	ret = cow_check_range(cf, off, len);
@@ -507,22 +508,21 @@ int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
 		return ret;
 	if (!IS_ALIGNED(pg_off, SECTOR_SIZE))
 		return -EINVAL;
-	ext = cow_extent_by_off(cf, off);
 	while (len) {
-		u64 in = off - ext->file_off;
-		size_t n = min_t(u64, len, ext->len - in);
+		size_t n;
 
+		ret = cow_file_map(cf, off, &sector, &contig);
+		if (ret)
+			return ret;
+		n = min_t(u64, len, contig);
 		pages += pg_off >> PAGE_SHIFT;
 		pg_off &= ~PAGE_MASK;
-		ret = bsnap_io_add(io, cf->bdev, opf,
-				   ext->sector + (in >> SECTOR_SHIFT), pages,
-				   pg_off, n);
+		ret = bsnap_io_add(io, cf->bdev, opf, sector, pages, pg_off, n);
 		if (ret)
 			return ret;
 		off += n;
 		len -= n;
 		pg_off += n;
-		ext++;
 	}
 	return 0;
 }
@@ -530,27 +530,24 @@ int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
 int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
 		     size_t len)
 {
-	const struct cow_extent *ext;
+	sector_t sector;
+	u64 contig;
 	int ret;
 
 	ret = cow_check_range(cf, off, len);
-	if (ret || !len)
-		return ret;
-	ext = cow_extent_by_off(cf, off);
-	while (len) {
-		u64 in = off - ext->file_off;
-		size_t n = min_t(u64, len, ext->len - in);
+	while (!ret && len) {
+		size_t n;
 
-		ret = bsnap_io_sync(cf->bdev, opf,
-				    ext->sector + (in >> SECTOR_SHIFT), buf, n);
+		ret = cow_file_map(cf, off, &sector, &contig);
 		if (ret)
-			return ret;
+			break;
+		n = min_t(u64, len, contig);
+		ret = bsnap_io_sync(cf->bdev, opf, sector, buf, n);
 		off += n;
 		len -= n;
 		buf += n;
-		ext++;
 	}
-	return 0;
+	return ret;
 }
 
 bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,

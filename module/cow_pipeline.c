@@ -32,6 +32,7 @@
 #include "cow_pipeline.h"
 #include "cow_store.h"
 #include "direct_io.h"
+#include "events.h"
 #include "tracer.h"
 
 #define PIPE_MAX_HELD 512
@@ -143,6 +144,9 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 	int ret;
 
 	nr = pipe_merge_runs(p);
+	/* Before the allocation, so that a last one that fails is reported. */
+	if (cow_store_check_low(cs, nr))
+		bsnap_event(t, "cow-low");
 	ret = cow_store_alloc(cs, nr, &slot);
 	if (ret)
 		return ret;
@@ -166,7 +170,12 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 		return ret;
 
 	bsnap_io_init(&io, NULL);
-	cow_store_data_io(&io, cs, REQ_OP_WRITE, slot, p->buf, nr);
+	ret = cow_store_data_io(&io, cs, REQ_OP_WRITE, slot, p->buf, nr);
+	if (ret) {
+		/* Wait for what was already submitted before failing. */
+		bsnap_io_finish_wait(&io);
+		return ret;
+	}
 	ret = bsnap_io_finish_wait(&io);
 	if (ret)
 		return ret;

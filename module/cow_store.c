@@ -8,6 +8,7 @@
 #include <linux/blkdev.h>
 #include <linux/crc32.h>
 #include <linux/err.h>
+#include <linux/math64.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -405,6 +406,16 @@ void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
 				    &last);
 		cbt_map_set_range(cbt, first, last);
 	}
+}
+
+bool cow_store_check_low(struct cow_store *cs, unsigned int n)
+{
+	if (cs->low_reported || !cs->nr_slots ||
+	    div64_u64((cs->used_slots + n) * 100, cs->nr_slots) <
+		    BSNAP_COW_LOW_PERCENT)
+		return false;
+	cs->low_reported = true;
+	return true;
 }
 
 u64 cow_store_used_bytes(const struct cow_store *cs)

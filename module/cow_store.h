@@ -30,6 +30,7 @@ struct cow_store {
 	u64 data_off;
 	u64 nr_slots;		/* data blocks the file can hold */
 	u64 used_slots;		/* allocated; only the CoW worker writes it */
+	bool low_reported;	/* "cow-low" sent; only the CoW worker */
 	u64 seqid;
 	u8 uuid[BSNAP_UUID_SIZE];
 	u32 probe_crc;		/* of the device's first 4 KiB, at sealing */
@@ -66,6 +67,9 @@ void cow_store_destroy(struct cow_store *cs, bool remove);
  * the copied data; header and bitmap stay in use.
  */
 void cow_store_drop_data(struct cow_store *cs);
+
+/* "cow-low" is sent once this much of the data area is in use. */
+#define BSNAP_COW_LOW_PERCENT 75
 
 /* Allocate @n consecutive data slots; -ENOSPC when the file is full. */
 int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot);
@@ -107,6 +111,13 @@ int cow_store_probe_crc(struct block_device *bdev, u32 *crc);
  * a change map must name them for an incremental to be exact.
  */
 void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
+
+/*
+ * True once, when allocating @n more slots brings the data area to
+ * BSNAP_COW_LOW_PERCENT or beyond; called by the CoW worker before it
+ * allocates.
+ */
+bool cow_store_check_low(struct cow_store *cs, unsigned int n);
 
 /* Bytes of the file holding data or metadata (for info). */
 u64 cow_store_used_bytes(const struct cow_store *cs);

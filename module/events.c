@@ -58,7 +58,8 @@ void bsnap_event(const struct tracer *t, const char *name)
 
 int bsnap_events_init(void)
 {
-	event_wq = alloc_workqueue("bsnap_events", 0, 0);
+	/* Ordered: userspace sees events in the order they happened. */
+	event_wq = alloc_ordered_workqueue("bsnap_events", 0);
 	return event_wq ? 0 : -ENOMEM;
 }
 

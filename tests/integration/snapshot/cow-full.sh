@@ -1,6 +1,7 @@
 #!/bin/bash
-# A CoW file too small for the writes (ext4 and xfs): the snapshot fails with
-# ENOSPC shown by info --json and /proc/bsnap-info (state failed), reads of
+# A CoW file too small for the writes (ext4 and xfs): a "cow-low" uevent
+# comes first (75 % full), then the snapshot fails with ENOSPC ("failed"
+# uevent) shown by info --json and /proc/bsnap-info (state failed), reads of
 # /dev/bsnapN return EIO, and the origin keeps working and loses nothing:
 # every sector written after the failure reads back as written, fsck is clean.
 # bsnap-vm: timeout=600
@@ -12,9 +13,11 @@ BSNAP_STAMP_NONCE=$(new_nonce)
 export BSNAP_STAMP_NONCE
 ENOSPC=$(errno_of ENOSPC)
 FAILED_BIT=8 # BSNAP_STATE_FAILED
+events_start
 
 for fs in ext4 xfs; do
 	log "$fs"
+	events_reset
 	wipe_disk "$dev"
 	make_fs "$fs" "$dev"
 	mount_fs "$dev" "$MNT_ORIGIN"
@@ -58,6 +61,14 @@ for fs in ext4 xfs; do
 	log "state: $(json_get "$WORK/info.json" state)"
 	proc_device "$minor"
 	assert_eq "$(json_get "$WORK/proc.json" error)" "-$ENOSPC" "/proc/bsnap-info error"
+	wait_event failed "$minor"
+	low=$(grep -n "^cow-low $minor 0$" "$WORK/events.log" | head -1 | cut -d: -f1)
+	failed=$(grep -n "^failed $minor $ENOSPC$" "$WORK/events.log" | head -1 | cut -d: -f1)
+	[ -n "$low" ] || fail "no cow-low uevent before the CoW file filled; seen: $(tr '\n' ';' <"$WORK/events.log")"
+	if [ -z "$failed" ] || [ "$low" -ge "$failed" ]; then
+		fail "expected cow-low, then failed with $ENOSPC; seen: $(tr '\n' ';' <"$WORK/events.log")"
+	fi
+	[ "$(grep -c "^cow-low $minor " "$WORK/events.log")" = 1 ] || fail "cow-low sent more than once"
 
 	# the image: every read fails with EIO, never returns (possibly wrong) data
 	drop_caches

@@ -315,6 +315,43 @@ bg_wait() {
 freeze() { fsfreeze -f "$1" && FROZEN+=("$1"); }
 thaw() { fsfreeze -u "$1"; }
 
+# events_start: log bsnap's uevents, straight from the kernel's netlink
+# socket (no udevd needed), one line per event "EVENT MINOR ERROR" in
+# $WORK/events.log (events_reset empties it); the cleanup stops the listener.
+events_start() {
+	: >"$WORK/events.log"
+	python3 -u - >>"$WORK/events.log" 2>&1 <<'EOF' &
+import socket
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15)  # NETLINK_KOBJECT_UEVENT
+s.bind((0, 1))
+print("listening", flush=True)
+while True:
+    fields = s.recv(65536).decode(errors="replace").split("\0")[1:]
+    env = dict(f.split("=", 1) for f in fields if "=" in f)
+    if "BSNAP_EVENT" in env:
+        print(env["BSNAP_EVENT"], env.get("BSNAP_MINOR"), env.get("BSNAP_ERROR"), flush=True)
+EOF
+	BG_PIDS+=("$!")
+	local i
+	for i in $(seq 50); do
+		grep -q listening "$WORK/events.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the uevent listener did not start"
+}
+
+events_reset() { : >"$WORK/events.log"; }
+
+# wait_event NAME MINOR: the listener saw that event (within 10 s)
+wait_event() {
+	local i
+	for i in $(seq 100); do
+		grep -q "^$1 $2 " "$WORK/events.log" && return 0
+		sleep 0.1
+	done
+	fail "no '$1' uevent for minor $2; seen: $(tr '\n' ';' <"$WORK/events.log")"
+}
+
 # Undo what a test left behind, in order: writers, freezes, mounts, devices;
 # then lib.sh's cleanup unloads the module.
 _snap_cleanup() {
