@@ -178,8 +178,9 @@ class event_loop {
             // The module cannot grow a CoW file safely yet (docs/bsnapd.md):
             // say loudly that the snapshot is about to fail, while there is
             // still time to finish reading it.
-            log_warning(text + ": the CoW file is 75 % full; the snapshot fails when it fills "
-                               "(finish reading /dev/bsnap" +
+            log_warning(text +
+                        ": the CoW file is 75 % full; the snapshot fails when it fills "
+                        "(finish reading /dev/bsnap" +
                         property("BSNAP_MINOR") + " or take it again with a larger -f)");
         else
             log_info(text);
