@@ -36,6 +36,13 @@ def parse(argv):
                         "systemd as PID 1; the tests run as a service. The host root is at "
                         f"{plan.HOSTROOT_VIEW}. Writes persist in FILE: give an overlay. "
                         "--kernel-root then only supplies the kernel and the initramfs modules")
+    p.add_argument("--image-initramfs", action="store_true",
+                   help="with --root-image: from the second boot on, boot the kernel and the "
+                        "initramfs installed in the image (/boot/vmlinuz-RELEASE, "
+                        "/boot/initrd.img-RELEASE, copied out by the guest at each clean "
+                        "reboot) with root=UUID=... on the command line, so that the image's "
+                        "own initramfs mounts its root; the first boot goes through the "
+                        "harness's initramfs")
     p.add_argument("--env", metavar="NAME=VALUE", action="append", default=[],
                    help="set NAME in the tests' environment; repeatable")
     p.add_argument("--env-path", metavar="NAME=PATH", action="append", default=[],
@@ -86,6 +93,10 @@ def _apply_defaults(args):
         raise HarnessError(f"{args.suite}/suite.conf: {e}")
     if from_conf["discard"] not in (None, "ignore", "unmap"):
         raise HarnessError(f"{args.suite}/suite.conf: discard is ignore or unmap")
+    if conf.get("initramfs", "harness") not in ("harness", "image"):
+        raise HarnessError(f"{args.suite}/suite.conf: initramfs is harness or image")
+    if conf.get("initramfs") == "image":
+        args.image_initramfs = True
     for key, default in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, from_conf[key] if from_conf[key] is not None else default)
@@ -126,6 +137,10 @@ def _main(args):
         env["BSNAPVM_MODROOT"] = plan.guest_path(args.kernel_root)
     if args.root_image:
         env["BSNAPVM_ROOT_IMAGE"] = "1"
+    if args.image_initramfs:
+        if not args.root_image:
+            raise HarnessError("--image-initramfs needs --root-image")
+        env["BSNAPVM_IMAGE_INITRAMFS"] = "1"
     for item, is_path in [(e, False) for e in args.env] + [(e, True) for e in args.env_path]:
         name, eq, value = item.partition("=")
         if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):

@@ -58,7 +58,7 @@ def _settings(script):
     return out
 
 
-SUITE_CONF_KEYS = ("disks", "timeout", "test-timeout", "smp", "mem", "discard")
+SUITE_CONF_KEYS = ("disks", "timeout", "test-timeout", "smp", "mem", "discard", "initramfs")
 
 
 def suite_conf(directory):

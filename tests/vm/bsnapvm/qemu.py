@@ -28,7 +28,9 @@ def image_format(path):
 
 
 def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
-            disks=(), append="", discard="ignore", root_image=None):
+            disks=(), append="", discard="ignore", root_image=None, root_cmdline=None):
+    """root_cmdline: with root_image, what the kernel command line says about
+    the root instead of bsnapvm.root (booting the image's own initramfs)."""
     cmd = [qemu, "-nodefaults", "-no-user-config", "-display", "none",
            "-no-reboot", "-machine", "q35", "-m", str(mem), "-smp", str(smp),
            "-kernel", kernel, "-initrd", initrd,
@@ -51,7 +53,7 @@ def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
         cmd += ["-drive", f"file={root_image},if=none,id=root,format={image_format(root_image)},"
                 "cache=unsafe,discard=unmap",
                 "-device", "virtio-blk-pci,drive=root,serial=bsnap-root"]
-        append = ("bsnapvm.root=bsnap-root " + append).strip()
+        append = ((root_cmdline or "bsnapvm.root=bsnap-root") + " " + append).strip()
     cmd += ["-append", "console=ttyS0 panic=-1 loglevel=5 " + append]
     return cmd
 

@@ -106,11 +106,21 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
     boot, start, reboots, notes = 1, 1, {}, {}
     problems = []
     while start <= len(tests):
-        plan.write(share, tests, mode, boot, start, env)
+        kernel_now, initrd_now, root_cmdline, which = boot_image, initrd, None, "harness"
+        if args.image_initramfs and boot > 1:
+            try:
+                own = _image_boot(share, run_dir, release, boot)
+            except HarnessError as e:
+                problems.append(str(e))
+                break
+            if own:
+                kernel_now, initrd_now, root_cmdline = own
+                which = "image"
+        plan.write(share, tests, mode, boot, start, dict(env, BSNAPVM_BOOT_INITRAMFS=which))
         console = os.path.join(run_dir, f"console.{boot}.log")
-        cmd = qemu.command(qemu_bin, boot_image, initrd, accel, args.smp, args.mem,
+        cmd = qemu.command(qemu_bin, kernel_now, initrd_now, accel, args.smp, args.mem,
                            console, share, disks, discard=args.discard,
-                           root_image=args.root_image)
+                           root_image=args.root_image, root_cmdline=root_cmdline)
         t_boot = time.monotonic()
         rc, timed_out = qemu.run(cmd, deadline, os.path.join(run_dir, "qemu.log"),
                                  lambda: progress.poll(boot, t_boot))
@@ -175,6 +185,30 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
     _concat_dmesg(run_dir, share)
     verdicts = [results.verdict(share, t, mode, notes.get(t.id)) for t in tests]
     return _report(args, run_dir, mode, verdicts, problems, progress, total, disks)
+
+
+def _image_boot(share, run_dir, release, boot):
+    """--image-initramfs: (kernel, initramfs, kernel command line) for this
+    boot, from what the guest copied out of its /boot at its last clean
+    reboot (guest/runner.sh); None when it never did (a crash in boot 1):
+    then the harness's initramfs boots it again."""
+    d = os.path.join(share, "image-boot")
+    error = results._read(os.path.join(d, "error"))
+    if error:
+        raise HarnessError(f"--image-initramfs: {error.strip()}")
+    vmlinuz, initrd = os.path.join(d, "vmlinuz"), os.path.join(d, "initrd.img")
+    cmdline = (results._read(os.path.join(d, "cmdline"), "") or "").strip()
+    if not (os.path.isfile(vmlinuz) and os.path.isfile(initrd) and cmdline):
+        _log(f"bsnap-vm: boot {boot}: the guest copied no kernel and initramfs out of its "
+             "image yet; booting the harness's initramfs")
+        return None
+    saved = (results._read(os.path.join(d, "boot"), "?") or "?").strip()
+    _log(f"bsnap-vm: boot {boot}: the image's own kernel and initramfs (its /boot/*-{release} "
+         f"at the end of boot {saved}), {cmdline}")
+    # The extracted ELF is cached in the run, not under the release's cache:
+    # it is the image's kernel, not the one the harness found.
+    kernel_image = bootimage.get(release, vmlinuz, os.path.join(run_dir, "image-boot"))
+    return kernel_image, initrd, f"{cmdline} bsnapvm.imageboot"
 
 
 def _concat_dmesg(run_dir, share):

@@ -14,7 +14,56 @@ boot=$BSNAP_BOOT
 other_dmesg=$share/dmesg-other.$boot
 full_dmesg=$share/dmesg.$boot
 
+# --image-initramfs: the next boot goes through the image's own kernel and
+# initramfs, as this boot leaves them in its /boot; the host boots copies
+# (cp -p: the host caches the kernel's extracted ELF by size and mtime),
+# with the root file system on the kernel command line by its UUID, read-only
+# when fstab has an entry for / (Debian's way: systemd remounts it
+# read-write), else read-write.
+save_image_boot() {
+	local d=$share/image-boot rel=$BSNAP_KERNEL_RELEASE root mode=rw
+	mkdir -p "$d"
+	root=$(findmnt -no UUID /) && [ -n "$root" ] && root=UUID=$root || root=$(findmnt -no SOURCE /)
+	grep -Eq '^[[:space:]]*[^#[:space:]]+[[:space:]]+/[[:space:]]' /etc/fstab && mode=ro
+	if cp -p "/boot/vmlinuz-$rel" "$d/vmlinuz.tmp" && cp -p "/boot/initrd.img-$rel" "$d/initrd.img.tmp"; then
+		mv "$d/vmlinuz.tmp" "$d/vmlinuz"
+		mv "$d/initrd.img.tmp" "$d/initrd.img"
+		echo "root=$root $mode" >"$d/cmdline"
+		echo "$boot" >"$d/boot"
+		rm -f "$d/error"
+	else
+		echo "boot $boot: cannot copy /boot/vmlinuz-$rel and /boot/initrd.img-$rel" >"$d/error"
+	fi
+}
+
+# --image-initramfs: the service that takes the place of the harness's
+# initramfs in the boots through the image's own (guest/imageboot).
+install_image_boot() {
+	local unit=/etc/systemd/system/bsnap-vm-imageboot.service
+	mkdir -p /usr/local/lib/bsnap-vm /etc/systemd/system/multi-user.target.wants
+	cat "${BSNAPVM_RUNNER%/*}/imageboot" >/usr/local/lib/bsnap-vm/imageboot
+	cat >"$unit" <<-EOF
+		[Unit]
+		Description=bsnap-vm test runner (booted through the image's own initramfs)
+		After=multi-user.target
+		ConditionKernelCommandLine=bsnapvm.imageboot
+
+		[Service]
+		Type=simple
+		ExecStart=/bin/sh /usr/local/lib/bsnap-vm/imageboot
+		StandardInput=null
+		StandardOutput=journal
+
+		[Install]
+		WantedBy=multi-user.target
+	EOF
+	ln -sf ../bsnap-vm-imageboot.service /etc/systemd/system/multi-user.target.wants/
+}
+
 power_off() { # state
+	if [ "${BSNAPVM_IMAGE_INITRAMFS:-}" = 1 ] && [ "${1%% *}" = reboot ]; then
+		save_image_boot
+	fi
 	echo "$1" >"$share/state"
 	sync
 	if [ "${BSNAPVM_ROOT_IMAGE:-}" = 1 ]; then
@@ -36,6 +85,7 @@ grab_dmesg() { # file: move the kernel log so far into file and the full log
 	printf '%s\n' "$log" >>"$full_dmesg"
 }
 
+[ "${BSNAPVM_IMAGE_INITRAMFS:-}" = 1 ] && install_image_boot
 echo "$boot" >"$share/booted.$boot"
 echo "bsnap-vm: guest up (boot $boot)" >/dev/console
 grab_dmesg "$other_dmesg"
