@@ -33,6 +33,8 @@ std::string difference(const traced_device& a, const traced_device& b) {
         parts.push_back(b.root ? "root filesystem" : "not the root filesystem");
     if (a.cache_size != b.cache_size)
         parts.push_back("cache size " + std::to_string(b.cache_size));
+    if (a.ignore_errors != b.ignore_errors)
+        parts.push_back(b.ignore_errors ? "ignore errors (-i)" : "no -i");
     std::string text;
     for (const auto& p : parts)
         text += (text.empty() ? "" : ", ") + p;
@@ -80,6 +82,12 @@ reconcile_result reconcile(const state& previous, const observation& now) {
         d.chain_uuid = info.uuid;
         d.seqid = info.seqid;
         d.cache_size = info.cache_size;
+        d.ignore_errors = info.ignore_errors;
+        // A failed snapshot's CoW file is sealed "index only" (its change
+        // map is whole, its copies are not): only reload-incremental can
+        // continue the chain from it; reload-snapshot would refuse it.
+        if (d.mode == device_mode::snapshot && info.error != 0)
+            d.mode = device_mode::incremental;
         d.device = info.bdev_path;
         d.module_instance = now.module_instance;
         d.root = seen.is_root || (same_device && stored->root);

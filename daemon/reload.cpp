@@ -68,6 +68,7 @@ reload_plan plan_reload(const state& s, reload_scope scope, device_resolver& res
         action.params.cow = *entry.cow;
         action.params.minor = entry.minor;
         action.params.cache_size = entry.cache_size;
+        action.params.ignore_errors = entry.ignore_errors;
         plan.actions.push_back(std::move(action));
     }
     return plan;

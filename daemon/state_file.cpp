@@ -39,6 +39,7 @@ json device_to_json(const traced_device& d) {
                 {"chain_uuid", format_uuid(d.chain_uuid)},
                 {"seqid", d.seqid},
                 {"cache_size", d.cache_size},
+                {"ignore_errors", d.ignore_errors},
                 {"root", d.root},
                 {"device", d.device},
                 {"module_instance", d.module_instance}};
@@ -78,6 +79,8 @@ class strict_object {
                  std::to_string(max) + "]");
         return v.get<std::uint64_t>();
     }
+
+    bool has(const char* key) const { return j_.contains(key); }
 
     bool boolean(const char* key) {
         const json& v = at(key);
@@ -128,6 +131,8 @@ traced_device device_from_json(const json& j, const std::string& where) {
     d.chain_uuid = *chain;
     d.seqid = o.number("seqid");
     d.cache_size = o.number("cache_size");
+    if (o.has("ignore_errors"))
+        d.ignore_errors = o.boolean("ignore_errors");
     d.root = o.boolean("root");
     d.device = o.string("device");
     d.module_instance = o.string("module_instance");

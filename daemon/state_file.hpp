@@ -8,7 +8,7 @@
 //     "devices": [
 //       {"minor": 0, "fs_uuid": "3f0c...", "partuuid": "", "mode": "incremental",
 //        "cow": "var/.bsnap0", "chain_uuid": "0a1b...", "seqid": 3,
-//        "cache_size": 0, "root": false, "device": "/dev/vdb1",
+//        "cache_size": 0, "ignore_errors": false, "root": false, "device": "/dev/vdb1",
 //        "module_instance": "<boot id>/<inode of /sys/module/bsnap>"}
 //     ],
 //     "checksum": "crc32:1a2b3c4d"
@@ -19,6 +19,8 @@
 // for messages only. "module_instance" is the module load in which the
 // device was last seen traced (see reconcile.hpp). "checksum" is zlib's
 // crc32 of the document without "checksum", dumped compactly (keys sorted).
+// "ignore_errors" came after the first files were written: a device without
+// it reloads without -i.
 //
 // Reading is strict: a wrong checksum, a missing or mistyped field or an
 // unknown key is a state_file_error (corrupt), a version other than 1 one
@@ -52,6 +54,7 @@ struct traced_device {
     bsnap::uuid chain_uuid{};
     std::uint64_t seqid = 0;
     std::uint64_t cache_size = 0;
+    bool ignore_errors = false; // reloaded with -i
     bool root = false;
     std::string device;          // last kernel name, informational
     std::string module_instance; // where last seen traced

@@ -51,6 +51,8 @@ static void proc_device(struct tracer *t, void *arg)
 	seq_printf(m, "\t\t\t\"falloc_size\": %llu,\n", i->falloc_size);
 	seq_printf(m, "\t\t\t\"cow_used_bytes\": %llu,\n", i->cow_used_bytes);
 	seq_printf(m, "\t\t\t\"cache_size\": %llu,\n", i->cache_size);
+	seq_printf(m, "\t\t\t\"ignore_errors\": %s,\n",
+		   i->flags & BSNAP_FLAG_IGNORE_ERRORS ? "true" : "false");
 	seq_printf(m, "\t\t\t\"seqid\": %llu,\n", i->seqid);
 	seq_printf(m, "\t\t\t\"uuid\": \"%pUb\"\n\t\t}", i->uuid);
 }

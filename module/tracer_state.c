@@ -476,6 +476,7 @@ int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
 	info->device_sectors = t->nr_sectors;
 	info->changed_blocks = t->cbt ? cbt_map_count(t->cbt) : 0;
 	info->block_size = BSNAP_COW_BLOCK_SIZE;
+	info->flags = t->flags;
 	if (t->store) {
 		info->falloc_size = t->store->cf->size;
 		info->cow_used_bytes = cow_store_used_bytes(t->store);

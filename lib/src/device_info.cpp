@@ -31,6 +31,7 @@ device_info to_device_info(const bsnap_info& raw) {
     info.device_sectors = raw.device_sectors;
     info.changed_blocks = raw.changed_blocks;
     info.block_size = raw.block_size;
+    info.ignore_errors = (raw.flags & BSNAP_FLAG_IGNORE_ERRORS) != 0;
     return info;
 }
 

@@ -63,6 +63,15 @@ class reader {
         out = value->get<std::string>();
     }
 
+    void read_bool(const char* key, bool& out) const {
+        const json* value = find(key);
+        if (!value)
+            return;
+        if (!value->is_boolean())
+            fail(key, std::string("expected true or false, got ") + describe(*value));
+        out = value->get<bool>();
+    }
+
     void read_uuid(const char* key, uuid& out) const {
         std::string text;
         read_string(key, text);
@@ -107,6 +116,7 @@ void to_json(json& j, const device_info& info) {
         {"device_sectors", info.device_sectors},
         {"changed_blocks", info.changed_blocks},
         {"block_size", info.block_size},
+        {"ignore_errors", info.ignore_errors},
     };
 }
 
@@ -128,6 +138,7 @@ device_info device_info_from_json(const json& j, const std::string& where) {
     in.read_unsigned("device_sectors", info.device_sectors);
     in.read_unsigned("changed_blocks", info.changed_blocks);
     in.read_unsigned("block_size", info.block_size);
+    in.read_bool("ignore_errors", info.ignore_errors);
     return info;
 }
 

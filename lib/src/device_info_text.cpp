@@ -45,6 +45,8 @@ std::string to_text(const device_info& info) {
     line(text, "seqid", std::to_string(info.seqid));
     line(text, "chain uuid", format_uuid(info.uuid));
     line(text, "error", describe_error(info.error));
+    if (info.ignore_errors)
+        line(text, "on failure", "the image stays readable (-i)");
     return text;
 }
 

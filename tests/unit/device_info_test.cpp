@@ -29,6 +29,7 @@ std::unique_ptr<bsnap_info> sample_raw() {
     raw->changed_blocks = 12;
     raw->cow_used_bytes = 48 * 1024;
     raw->block_size = 4096;
+    raw->flags = BSNAP_FLAG_IGNORE_ERRORS;
     std::strcpy(raw->bdev_path, "/dev/vda1");
     std::strcpy(raw->cow_path, "/.bsnap3");
     return raw;
@@ -52,6 +53,7 @@ TEST_CASE("the info struct converts to device_info", "[info]") {
     CHECK(info.device_bytes() == 1ull << 30);
     CHECK(info.changed_blocks == 12);
     CHECK(info.block_size == 4096);
+    CHECK(info.ignore_errors);
     CHECK(info.decoded_state().failed);
 }
 
@@ -81,7 +83,8 @@ TEST_CASE("device_info converts to JSON with every field", "[info][json]") {
     CHECK(j.at("device_sectors") == 2097152);
     CHECK(j.at("changed_blocks") == 12);
     CHECK(j.at("block_size") == 4096);
-    CHECK(j.size() == 16);
+    CHECK(j.at("ignore_errors") == true);
+    CHECK(j.size() == 17);
 }
 
 TEST_CASE("device_info survives a JSON round trip", "[info][json]") {
@@ -143,6 +146,7 @@ TEST_CASE("device_info as text shows every field", "[info][text]") {
                   "  changed blocks: 12\n"
                   "  seqid:          2\n"
                   "  chain uuid:     10111213-1415-1617-1819-1a1b1c1d1e1f\n"
-                  "  error:          No space left on device (errno 28)\n");
+                  "  error:          No space left on device (errno 28)\n"
+                  "  on failure:     the image stays readable (-i)\n");
     CHECK(describe_error(0) == "none");
 }

@@ -55,6 +55,7 @@ const char* const module_output = "{\n\t\"version\": \"0.1.0\",\n\t\"abi_version
                                   "\t\t\t\"falloc_size\": 6553600,\n"
                                   "\t\t\t\"cow_used_bytes\": 40960,\n"
                                   "\t\t\t\"cache_size\": 0,\n"
+                                  "\t\t\t\"ignore_errors\": true,\n"
                                   "\t\t\t\"seqid\": 1,\n"
                                   "\t\t\t\"uuid\": \"0a1b2c3d-0000-4000-8000-00000000beef\"\n"
                                   "\t\t}\n\t]\n}\n";
@@ -78,6 +79,7 @@ TEST_CASE("the module's own output format parses", "[proc]") {
     CHECK(d.falloc_size == 6553600);
     CHECK(d.cow_used_bytes == 40960);
     CHECK(d.cache_size == 0);
+    CHECK(d.ignore_errors);
     CHECK(d.seqid == 1);
     CHECK(format_uuid(d.uuid) == "0a1b2c3d-0000-4000-8000-00000000beef");
 }

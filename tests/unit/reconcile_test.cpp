@@ -4,6 +4,7 @@
 #include "mount_table.hpp"
 #include "reconcile.hpp"
 
+#include <cerrno>
 #include <sys/sysmacros.h>
 
 using namespace bsnap;
@@ -117,6 +118,25 @@ TEST_CASE("reconcile: transitions update mode, seqid and CoW path", "[reconcile]
     REQUIRE(result.changes.size() == 1);
     CHECK_THAT(result.changes[0], Contains("incremental -> snapshot"));
     CHECK_THAT(result.changes[0], Contains("seqid 3 -> 4"));
+}
+
+TEST_CASE("reconcile: -i is kept, and a failed snapshot is to be reloaded incremental",
+          "[reconcile]") {
+    observed_device now = seen(1, "U1", "/mnt/d/.bsnap1", 3, {"/mnt/d"});
+    now.info.ignore_errors = true;
+    auto ok = reconcile(state{}, loaded({now}));
+    CHECK(ok.next.devices.at(0).ignore_errors);
+    CHECK(ok.next.devices.at(0).mode == device_mode::snapshot);
+
+    // The snapshot failed (ENOSPC): its CoW file is sealed "index only", which
+    // only reload-incremental accepts.
+    now.info.state = 3 | 8;
+    now.info.error = ENOSPC;
+    auto failed = reconcile(ok.next, loaded({now}));
+    CHECK(failed.next.devices.at(0).mode == device_mode::incremental);
+    CHECK(failed.next.devices.at(0).ignore_errors);
+    REQUIRE(failed.changes.size() == 1);
+    CHECK_THAT(failed.changes[0], Contains("snapshot -> incremental"));
 }
 
 TEST_CASE("reconcile: an unmounted device keeps its known CoW path", "[reconcile]") {

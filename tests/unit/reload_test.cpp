@@ -26,6 +26,7 @@ struct fixture {
         snap.mode = device_mode::snapshot;
         snap.cow = "backup/cow2";
         snap.cache_size = 1 << 20;
+        snap.ignore_errors = true;
         s.devices.push_back(snap);
         resolver.by_uuid = {{"ROOT", "/dev/vda1"}, {"U1", "/dev/vdc1"}};
         resolver.by_partuuid = {{"P2", "/dev/vdb2"}};
@@ -54,6 +55,8 @@ TEST_CASE("reload plan: every device but root, with its mode's command", "[reloa
     CHECK(plan.actions[1].params.bdev == "/dev/vdb2");
     CHECK(plan.actions[1].params.cow == "backup/cow2");
     CHECK(plan.actions[1].params.cache_size == 1 << 20);
+    CHECK(plan.actions[1].params.ignore_errors); // -i survives the reboot
+    CHECK(!plan.actions[0].params.ignore_errors);
     REQUIRE(plan.skipped.size() == 1);
     CHECK(plan.skipped[0].entry.minor == 0);
     CHECK(!plan.skipped[0].problem);

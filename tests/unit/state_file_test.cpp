@@ -24,6 +24,7 @@ state two_devices() {
     d.cow = "var/lib/backup/cow 7";
     d.seqid = 12;
     d.cache_size = 64 << 20;
+    d.ignore_errors = true;
     s.devices.push_back(d);
     return s;
 }
@@ -78,6 +79,23 @@ TEST_CASE("state file round trip", "[state]") {
     CHECK(j["devices"][1]["cow"] == "var/lib/backup/cow 7");
     CHECK(j["devices"][1]["partuuid"] == "abcdef01-02");
     CHECK(j["devices"][1]["mode"] == "snapshot");
+    CHECK(j["devices"][1]["ignore_errors"] == true);
+    CHECK(j["devices"][0]["ignore_errors"] == false);
+
+    SECTION("a file written before ignore_errors existed reloads without -i") {
+        std::string text = edited([](nlohmann::json& doc) {
+            for (auto& dev : doc["devices"])
+                dev.erase("ignore_errors");
+        });
+        state old = parse_state(text, "state.json");
+        REQUIRE(old.devices.size() == 2);
+        CHECK(!old.devices[1].ignore_errors);
+        CHECK(old.devices[1].cache_size == 64 << 20);
+    }
+    SECTION("ignore_errors must be a boolean") {
+        check_corrupt(edited([](nlohmann::json& doc) { doc["devices"][1]["ignore_errors"] = 1; }),
+                      "\"ignore_errors\" is not true or false");
+    }
 
     SECTION("an unknown cow path is null") {
         s.devices[1].cow.reset();

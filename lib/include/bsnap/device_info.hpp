@@ -26,6 +26,7 @@ struct device_info {
     std::uint64_t device_sectors = 0; // 512-byte sectors of the traced device
     std::uint64_t changed_blocks = 0;
     std::uint32_t block_size = 0; // tracking granularity in bytes
+    bool ignore_errors = false;   // reads of a failed snapshot do not return EIO (-i)
 
     device_state decoded_state() const { return decode_state(state); }
     std::uint64_t device_bytes() const { return device_sectors * 512; }

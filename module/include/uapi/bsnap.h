@@ -89,7 +89,7 @@ struct bsnap_info {
 	__u64 changed_blocks;	/* blocks marked in the change map */
 	__u64 cow_used_bytes;	/* bytes of the CoW file in use */
 	__u32 block_size;	/* tracking granularity in bytes */
-	__u32 reserved;
+	__u32 flags;		/* BSNAP_FLAG_*; 0 from older modules */
 	char bdev_path[BSNAP_PATH_MAX];
 	char cow_path[BSNAP_PATH_MAX];
 };
