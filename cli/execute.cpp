@@ -91,24 +91,32 @@ setup_params reload_params(const Reload& cmd) {
 // A CoW file the module cannot use still leaves the device registered
 // (unverified and failed, so that nothing trusts it): report that as the
 // command's failure, with the module's errno.
-void check_reloaded(control_device& ctl, unsigned minor, const std::string& cow) {
+void check_reloaded(control_device& ctl, unsigned minor, const std::string& cow, bool snapshot) {
     device_info info = ctl.info(minor);
-    if (info.error != 0)
+    if (info.error == 0)
+        return;
+    // EINVAL from reload-snapshot: the file holds the change map of a
+    // snapshot that failed, not the snapshot; the chain itself is intact.
+    if (snapshot && info.error == EINVAL)
         throw errno_error(info.error, "reload: CoW file " + cow +
-                                          " cannot be used; the device stays unverified and "
-                                          "failed: take a full backup");
+                                          " holds no usable snapshot (it failed); the device "
+                                          "stays unverified and failed: destroy it, then "
+                                          "reload-incremental continues the chain");
+    throw errno_error(info.error, "reload: CoW file " + cow +
+                                      " cannot be used; the device stays unverified and "
+                                      "failed: take a full backup");
 }
 
 void run(const reload_snapshot_command& cmd, std::ostream&) {
     control_device ctl;
     ctl.reload_snapshot(reload_params(cmd));
-    check_reloaded(ctl, cmd.minor, cmd.cow);
+    check_reloaded(ctl, cmd.minor, cmd.cow, true);
 }
 
 void run(const reload_incremental_command& cmd, std::ostream&) {
     control_device ctl;
     ctl.reload_incremental(reload_params(cmd));
-    check_reloaded(ctl, cmd.minor, cmd.cow);
+    check_reloaded(ctl, cmd.minor, cmd.cow, false);
 }
 
 void run(const destroy_command& cmd, std::ostream&) {

@@ -117,8 +117,22 @@ static int image_classify(struct snap_dev *sd, sector_t s, u64 *cached_block,
 			return ret;
 		*cached_block = block;
 	}
-	if (!*cached_slot)
-		return -EIO; /* copied but not indexed: a bug, fail loudly */
+	if (!*cached_slot) {
+		/*
+		 * Once the snapshot has failed, writes only mark the change
+		 * map, without a copy. With ignore-errors the image then
+		 * serves what the origin holds now (maybe newer than the
+		 * snapshot: that is what -i accepts). Otherwise a marked
+		 * block without a copy is a bug: fail loudly.
+		 */
+		if (tracer_error(sd->t) &&
+		    (sd->t->flags & BSNAP_FLAG_IGNORE_ERRORS)) {
+			*kind = RUN_ORIGIN;
+			*target = s;
+			return 0;
+		}
+		return -EIO;
+	}
 	*kind = RUN_COW;
 	return cow_file_map(cs->cf, cow_store_slot_off(cs, *cached_slot) +
 				    (s % BLOCK_SECTORS) * SECTOR_SIZE,

@@ -5,7 +5,9 @@
 # /dev/bsnapN return EIO, and the origin keeps working and loses nothing:
 # every sector written after the failure reads back as written, fsck is clean.
 # The xfs round sets the snapshot up with -i (ignore errors): info says so,
-# and reads of the failed image succeed instead of failing with EIO.
+# and reads of the failed image succeed instead of failing with EIO. After
+# umount and rmmod the failed snapshot's CoW file reloads as incremental
+# (reload-snapshot refuses it with EINVAL): the chain goes on.
 # bsnap-vm: timeout=600
 . "$(dirname "$0")/snapshot-lib.bash"
 need_disks 1
@@ -100,6 +102,24 @@ for fs in ext4 xfs; do
 	stamp verify-file "$MNT_ORIGIN/data.stamp" --gen 2 --map "$WORK/data.map" ||
 		fail "the origin lost writes after the CoW file filled"
 	echo more >"$MNT_ORIGIN/after-failure" && sync || fail "the origin no longer takes writes"
+
+	# The change map survives the failure: after umount (sealed "index
+	# only") and an rmmod, reload-incremental picks the chain up (what
+	# bsnapd does for a failed snapshot); reload-snapshot would refuse.
+	umount_fs "$MNT_ORIGIN"
+	unload_module
+	snap_load
+	expect_fail_errno EINVAL "$WORK/rs" bsnapctl reload-snapshot "$dev" cow-small "$minor"
+	snap_destroy "$minor"
+	run_cmd "$WORK/ri" bsnapctl reload-incremental "${ignore[@]}" "$dev" cow-small "$minor"
+	[ "$RC" = 0 ] || fail "reload-incremental of the failed snapshot's CoW file exited $RC: $(head -1 "$WORK/ri.err")"
+	SNAP_MINORS+=("$minor")
+	mount_fs "$dev" "$MNT_ORIGIN"
+	snap_json "$minor"
+	assert_eq "$(json_get "$WORK/info.json" state_bits)" 2 "state after reload-incremental and mount (active incremental)"
+	assert_eq "$(json_get "$WORK/info.json" error)" 0 "error after reload-incremental"
+	assert_eq "$(json_get "$WORK/info.json" ignore_errors)" "$([ -n "${ignore[*]}" ] && echo true || echo false)" \
+		"ignore_errors after reload"
 
 	snap_destroy "$minor"
 	[ ! -e "$cow" ] || rm -f "$cow" || fail "cannot remove the CoW file after destroy"
