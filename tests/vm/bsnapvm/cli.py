@@ -60,6 +60,9 @@ def parse(argv):
     p.add_argument("--test-timeout", type=int, metavar="SEC",
                    help="default limit for one test (default 300; a test may set "
                         "'# bsnap-vm: timeout=N')")
+    p.add_argument("--timeout-scale", type=float, metavar="X", default=1.0,
+                   help="multiply every test's time limit and the run's by X (a debug "
+                        "kernel with KASAN and lockdep runs 3-5 times slower under TCG)")
     p.add_argument("--out", metavar="DIR",
                    default=os.environ.get("BSNAP_VM_OUT") or os.path.join(
                        os.environ.get("BSNAP_VM_CACHE", "/var/tmp/bsnap-vm"), "runs"),
@@ -160,6 +163,9 @@ def _main(args):
         raise HarnessError("at most 26 disks")
     if args.suite:
         tests, mode = plan.suite(args.suite, args.test_timeout), "suite"
+        for t in tests:
+            t.timeout = int(t.timeout * args.timeout_scale)
+        args.timeout = int(args.timeout * args.timeout_scale)
         label = os.path.basename(os.path.normpath(args.suite))
     else:
         mode, label = "cmd", "cmd"
