@@ -5,6 +5,7 @@
 # built for the image's kernel installed by the test itself.
 #
 #   tests/daemon/run.sh BUILD_DIR KO [--out DIR] [--image FILE --kernel-root DIR]
+#                       [--suite NAME]...
 #
 # BUILD_DIR: a CMake build with bsnapd, bsnapctl and update-img built.
 # KO: bsnap.ko built for the image's kernel ($(cat <image dir>/release)), or
@@ -14,9 +15,13 @@
 #   holding its kernel (boot/vmlinuz-REL, lib/modules/REL) instead of calling
 #   make-debroot (which rebuilds the cached image, under other runs' feet,
 #   whenever its script changed).
+# --suite NAME: run only tests/daemon/NAME (repeatable); default: every
+#   suite, each on a fresh overlay of the image: boot (a second disk
+#   reloaded by bsnap-reload.service, the initramfs hook) and rootfs (the
+#   root filesystem reloaded by the image's own initramfs).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-[ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,19p' "$0"; exit 2; }
 build=$(cd "$1" && pwd)
 ko=$2
 [ "$ko" = build ] || ko=$(readlink -f "$ko")
@@ -24,11 +29,13 @@ shift 2
 out=$build/daemon-guest
 image=
 kroot=
+suites=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) out=$2; shift ;;
 	--image) image=$(readlink -f "$2"); shift ;;
 	--kernel-root) kroot=$(readlink -f "$2"); shift ;;
+	--suite) suites+=("$2"); shift ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 	shift
@@ -62,12 +69,22 @@ if [ "$ko" = build ]; then
 fi
 vermagic=$(modinfo -F vermagic "$ko" | cut -d' ' -f1)
 [ "$vermagic" = "$release" ] || { echo "run.sh: $ko is for $vermagic, the image runs $release" >&2; exit 2; }
-overlay=$out/root.qcow2
-rm -f "$overlay"
-qemu-img create -q -f qcow2 -F raw -b "$image" "$overlay"
+[ ${#suites[@]} -gt 0 ] || suites=(boot rootfs)
+for suite in "${suites[@]}"; do
+	[ -d "$repo/tests/daemon/$suite" ] || { echo "run.sh: no suite tests/daemon/$suite" >&2; exit 2; }
+done
 rc=0
-"$repo/tests/vm/bsnap-vm" --root-image "$overlay" --kernel-root "$kroot" --kernel "$release" \
-	--out "$out/runs" --env-path "BSNAPD_BUILD=$build" --env-path "BSNAP_KO=$ko" \
-	--env-path "BSNAP_UNITS=$repo/daemon" --suite "$repo/tests/daemon/boot" || rc=$?
-rm -f "$overlay"
+for suite in "${suites[@]}"; do
+	overlay=$out/root-$suite.qcow2
+	rm -f "$overlay"
+	qemu-img create -q -f qcow2 -F raw -b "$image" "$overlay"
+	t0=$SECONDS
+	src=0
+	"$repo/tests/vm/bsnap-vm" --root-image "$overlay" --kernel-root "$kroot" --kernel "$release" \
+		--out "$out/runs" --env-path "BSNAPD_BUILD=$build" --env-path "BSNAP_KO=$ko" \
+		--env-path "BSNAP_UNITS=$repo/daemon" --suite "$repo/tests/daemon/$suite" || src=$?
+	rm -f "$overlay"
+	echo "run.sh: suite $suite: $([ $src -eq 0 ] && echo passed || echo "FAILED ($src)") in $((SECONDS - t0)) s"
+	[ $src -eq 0 ] || rc=$src
+done
 exit $rc

@@ -2,7 +2,7 @@
 # bsnap-vm: timeout=900
 # The initramfs-tools hook puts bsnap.ko, bsnapd (with its libraries) and the
 # local-premount script into the initramfs, and bsnapd runs there. (Booting
-# that initramfs is not tested: the harness boots its own.)
+# that initramfs, and the root's reload in it: tests/daemon/rootfs.)
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/../../integration/lib.sh"
 : "${BSNAPD_BUILD:?}" "${BSNAP_KO:?}" "${BSNAP_UNITS:?}"
