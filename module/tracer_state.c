@@ -180,14 +180,15 @@ static int tracer_start_snapshot(struct tracer *t, struct snap_parts *sp,
 		return ret;
 	}
 	WRITE_ONCE(t->error, 0);
+	/* Under the fs mutex, as seals run: one sees all old or all new. */
 	mutex_lock(&bsnap_fs_mutex);
 	t->store = sp->store;
 	t->state |= BSNAP_STATE_SNAPSHOT;
-	mutex_unlock(&bsnap_fs_mutex);
 	/* Pipeline first, then the map: see tracer_trace_bio(). */
 	smp_store_release(&t->pipe, sp->pipe);
 	/* Pairs with the acquire of t->cbt in tracer_trace_bio(). */
 	smp_store_release(&t->cbt, sp->cbt);
+	mutex_unlock(&bsnap_fs_mutex);
 	if (publish)
 		tracer_publish(t);
 	bsnap_hook_sync();
@@ -320,6 +321,15 @@ int tracer_transition_incremental(unsigned int minor)
 	tracer_unseal(t);
 	snap_dev_destroy(t->image);
 	t->image = NULL;
+	/*
+	 * An umount or remount read-only seals under the fs mutex, using the
+	 * pipeline, the index and the header: take them down under it, so
+	 * that a seal runs wholly before or after (KASAN caught a seal
+	 * flushing an index freed here). If one ran before, the header is
+	 * written clean again.
+	 */
+	mutex_lock(&bsnap_fs_mutex);
+	mutex_lock(&t->seal_mutex);
 	/* From here writes only mark the change map the snapshot kept. */
 	pipe = t->pipe;
 	WRITE_ONCE(t->pipe, NULL);
@@ -327,12 +337,12 @@ int tracer_transition_incremental(unsigned int minor)
 	cow_pipeline_fail(pipe); /* release held writes without copying */
 	cow_pipeline_destroy(pipe);
 	cow_store_drop_data(t->store);
-	mutex_lock(&bsnap_fs_mutex);
 	t->state &= ~BSNAP_STATE_SNAPSHOT;
+	ret = cow_store_write_meta(t->store, t->cbt,
+				   BSNAP_COW_INDEX_ONLY |
+				   (t->sealed ? BSNAP_COW_CLEAN : 0), false);
+	mutex_unlock(&t->seal_mutex);
 	mutex_unlock(&bsnap_fs_mutex);
-
-	ret = cow_store_write_meta(t->store, t->cbt, BSNAP_COW_INDEX_ONLY,
-				   false);
 	if (ret)
 		pr_warn("bsnap%u: CoW header update failed: %d\n", minor, ret);
 	pr_info("bsnap%u: incremental\n", minor);
