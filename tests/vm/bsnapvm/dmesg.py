@@ -9,7 +9,7 @@ BAD = [
     r"KASAN",
     r"UBSAN",
     r"KFENCE",
-    r"kmemleak",
+    r"kmemleak: \d+ new suspected memory leak",  # not its start-up lines
     r"possible circular locking",
     r"possible recursive locking",
     r"inconsistent lock state",
