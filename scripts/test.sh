@@ -55,7 +55,7 @@ echo
 echo "=== not run here: $(ctest --test-dir "$build" -N -L packages | sed -n 's/^ *Test *#[0-9]*: //p' | xargs)"
 echo "    (package tests; run them with: ctest --test-dir $build -L packages -V)"
 # bsnapd's guest tests (label daemon: a Debian system booted ten times with
-# systemd, the root filesystem reloaded by its own initramfs) take ~30
+# systemd, the root filesystem reloaded by its own initramfs) take 15-30
 # minutes under emulation: not run here either.
 echo "=== not run here: $(ctest --test-dir "$build" -N -L daemon | sed -n 's/^ *Test *#[0-9]*: //p' | xargs)"
 echo "    (bsnapd's guest tests; run them with: ctest --test-dir $build -L daemon -V)"
