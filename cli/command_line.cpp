@@ -74,6 +74,21 @@ class parsed_args {
 
     bool flag(const char* name) const { return values_.count(name) && values_[name].as<bool>(); }
 
+    // A positional size; a bare number counts in default_unit.
+    std::uint64_t size_at(std::size_t index, std::uint64_t default_unit) const {
+        const std::string& arg = positionals_.at(index);
+        std::uint64_t value = 0;
+        try {
+            value = parse_size(arg, default_unit);
+        } catch (const size_error& e) {
+            throw usage_error(spec_.name, std::string(spec_.required.at(index)) + ": " + e.what());
+        }
+        if (value == 0)
+            throw usage_error(spec_.name, std::string(spec_.required.at(index)) + " must not be 0",
+                              EINVAL);
+        return value;
+    }
+
     // Bytes; a bare number counts in default_unit.
     std::uint64_t size(const char* name, std::uint64_t default_unit) const {
         if (!values_.count(name))
@@ -319,6 +334,21 @@ const std::vector<command_spec>& command_specs() {
          {},
          [](const parsed_args& a) -> command {
              return reconfigure_command{a.minor(0), a.size("cache-size", 1)};
+         }},
+        {"expand-cow-file",
+         "<size> <minor> [<cow>]",
+         "grow the CoW file of a running snapshot",
+         "Adds <size> (MiB, or a number with K, M, G or T) to the CoW file of the\n"
+         "snapshot <minor> while it is in use, so that it does not fill up. The\n"
+         "filesystem must be mounted read-write and have the space. <cow> is the CoW\n"
+         "file's path from here (default: the path the module reports, from setup).\n"
+         "bsnapd does this by itself when the module reports the file running low.",
+         0,
+         {"size", "minor"},
+         {"cow"},
+         [](const parsed_args& a) -> command {
+             return expand_cow_file_command{a.size_at(0, mib), a.minor(1),
+                                            a.has(2) ? a.text(2) : ""};
          }},
         {"help",
          "[<command>]",

@@ -98,11 +98,19 @@ struct reconfigure_command {
     bool operator==(const reconfigure_command&) const = default;
 };
 
+struct expand_cow_file_command {
+    static constexpr std::string_view name = "expand-cow-file";
+    std::uint64_t grow_bytes = 0;
+    unsigned minor = 0;
+    std::string cow; // empty: the path the module reports
+    bool operator==(const expand_cow_file_command&) const = default;
+};
+
 using command =
     std::variant<help_command, version_command, info_command, status_command,
                  get_free_minor_command, setup_snapshot_command, reload_snapshot_command,
                  reload_incremental_command, destroy_command, transition_to_incremental_command,
-                 transition_to_snapshot_command, reconfigure_command>;
+                 transition_to_snapshot_command, reconfigure_command, expand_cow_file_command>;
 
 inline std::string_view command_name(const command& cmd) {
     return std::visit([](const auto& c) { return c.name; }, cmd);

@@ -136,6 +136,12 @@ void run(const reconfigure_command& cmd, std::ostream&) {
     control_device().reconfigure(cmd.minor, cmd.cache_size);
 }
 
+void run(const expand_cow_file_command& cmd, std::ostream&) {
+    control_device ctl;
+    std::string cow = cmd.cow.empty() ? ctl.info(cmd.minor).cow_path : cmd.cow;
+    ctl.expand_cow(cmd.minor, cow, cmd.grow_bytes);
+}
+
 } // namespace
 
 void execute(const command& cmd, std::ostream& out) {

@@ -42,12 +42,12 @@
 	 FIEMAP_EXTENT_DATA_TAIL | FIEMAP_EXTENT_SHARED)
 
 struct cow_map_walk {
-	struct cow_file *cf;
+	struct cow_map *map;
 	struct inode *inode;
-	sector_t dev_sectors;	/* size of cf->bdev */
+	u64 size;		/* file bytes to map */
+	sector_t dev_sectors;	/* size of the device */
 	u64 pos;		/* file bytes mapped so far */
-	unsigned int nr;	/* extents filled in cf->extents */
-	unsigned int cap;	/* room in cf->extents */
+	unsigned int cap;	/* room in map->by_off */
 };
 
 /*
@@ -70,7 +70,7 @@ static int cow_fiemap(struct inode *inode, struct fiemap_extent __user *ubuf,
 	return ret;
 }
 
-/* Double the room in cf->extents (kvrealloc() differs across kernels). */
+/* Double the room in map->by_off (kvrealloc() differs across kernels). */
 static int cow_map_grow(struct cow_map_walk *w)
 {
 	unsigned int cap = w->cap ? w->cap * 2 : 64;
@@ -81,10 +81,10 @@ static int cow_map_grow(struct cow_map_walk *w)
 	ext = kvmalloc_array(cap, sizeof(*ext), GFP_KERNEL);
 	if (!ext)
 		return -ENOMEM;
-	if (w->nr)
-		memcpy(ext, w->cf->extents, w->nr * sizeof(*ext));
-	kvfree(w->cf->extents);
-	w->cf->extents = ext;
+	if (w->map->nr)
+		memcpy(ext, w->map->by_off, w->map->nr * sizeof(*ext));
+	kvfree(w->map->by_off);
+	w->map->by_off = ext;
 	w->cap = cap;
 	return 0;
 }
@@ -92,7 +92,7 @@ static int cow_map_grow(struct cow_map_walk *w)
 /* Check one reported extent and append it, merged with the previous one. */
 static int cow_map_add(struct cow_map_walk *w, const struct fiemap_extent *fe)
 {
-	struct cow_file *cf = w->cf;
+	struct cow_map *map = w->map;
 	u64 logical = fe->fe_logical;
 	u64 phys = fe->fe_physical;
 	u64 len = fe->fe_length;
@@ -120,25 +120,25 @@ static int cow_map_add(struct cow_map_walk *w, const struct fiemap_extent *fe)
 	skip = w->pos - logical;
 	logical += skip;
 	phys += skip;
-	len = min(len - skip, cf->size - logical);
+	len = min(len - skip, w->size - logical);
 	if ((phys + len) >> SECTOR_SHIFT > w->dev_sectors) {
 		pr_err("CoW file extent at byte %llu lies beyond the device end\n",
 		       logical);
 		return -EIO;
 	}
 
-	last = w->nr ? &cf->extents[w->nr - 1] : NULL;
+	last = map->nr ? &map->by_off[map->nr - 1] : NULL;
 	if (last && last->sector + (last->len >> SECTOR_SHIFT) ==
 		    phys >> SECTOR_SHIFT) {
 		last->len += len;
 	} else {
-		if (w->nr == w->cap) {
+		if (map->nr == w->cap) {
 			int ret = cow_map_grow(w);
 
 			if (ret)
 				return ret;
 		}
-		cf->extents[w->nr++] = (struct cow_extent){
+		map->by_off[map->nr++] = (struct cow_extent){
 			.file_off = logical,
 			.sector = phys >> SECTOR_SHIFT,
 			.len = len,
@@ -158,7 +158,7 @@ static int cow_map_fetch(struct cow_map_walk *w,
 			 struct fiemap_extent __user *ubuf,
 			 struct fiemap_extent *kbuf)
 {
-	u64 size = w->cf->size;
+	u64 size = w->size;
 	unsigned int mapped, i;
 	int ret;
 
@@ -195,25 +195,24 @@ static int cow_cmp_sector(const void *a, const void *b)
 }
 
 /* by_sector: the same extents sorted by sector; they must not overlap. */
-static int cow_map_sort(struct cow_file *cf)
+static int cow_map_sort(struct cow_map *map)
 {
 	unsigned int i;
 
-	cf->by_sector = kvmalloc_array(cf->nr_extents, sizeof(*cf->by_sector),
-				       GFP_KERNEL);
-	if (!cf->by_sector)
+	map->by_sector = kvmalloc_array(map->nr, sizeof(*map->by_sector),
+					GFP_KERNEL);
+	if (!map->by_sector)
 		return -ENOMEM;
-	memcpy(cf->by_sector, cf->extents,
-	       cf->nr_extents * sizeof(*cf->by_sector));
-	sort(cf->by_sector, cf->nr_extents, sizeof(*cf->by_sector),
-	     cow_cmp_sector, NULL);
-	for (i = 1; i < cf->nr_extents; i++) {
-		const struct cow_extent *p = &cf->by_sector[i - 1];
+	memcpy(map->by_sector, map->by_off, map->nr * sizeof(*map->by_sector));
+	sort(map->by_sector, map->nr, sizeof(*map->by_sector), cow_cmp_sector,
+	     NULL);
+	for (i = 1; i < map->nr; i++) {
+		const struct cow_extent *p = &map->by_sector[i - 1];
 
 		if (p->sector + (p->len >> SECTOR_SHIFT) >
-		    cf->by_sector[i].sector) {
+		    map->by_sector[i].sector) {
 			pr_err("CoW file extents overlap at sector %llu\n",
-			       (unsigned long long)cf->by_sector[i].sector);
+			       (unsigned long long)map->by_sector[i].sector);
 			return -EIO;
 		}
 	}
@@ -221,24 +220,25 @@ static int cow_map_sort(struct cow_file *cf)
 }
 
 /**
- * cow_extent_map_build - map the whole CoW file to device sectors
- * @cf: the CoW file, with bdev and size set
- * @inode: its inode, pinned or on a filesystem nobody writes
+ * cow_map_build - map a whole CoW file to device sectors
+ * @inode: the file, pinned or on a filesystem nobody writes
+ * @bdev: the device its filesystem lives on
+ * @size: bytes of the file to map, from 0
  *
- * Fills @cf->extents (by file offset, adjacent runs merged), @cf->by_sector
- * and @cf->nr_extents. Needs current->mm for the transport buffer. On error
- * the caller frees whatever was allocated with cow_extent_map_free().
+ * Needs current->mm for the transport buffer.
  *
- * Return: 0, -EINVAL without a user mm, -EOPNOTSUPP if the filesystem has
- * no ->fiemap or reports extents unfit for direct I/O, -EIO if the file is
- * not fully allocated, or another negative errno.
+ * Return: the map (by_off with adjacent runs merged, and by_sector), or
+ * ERR_PTR: -EINVAL without a user mm, -EOPNOTSUPP if the filesystem has no
+ * ->fiemap or reports extents unfit for direct I/O, -EIO if the file is not
+ * fully allocated, or another negative errno.
  */
-int cow_extent_map_build(struct cow_file *cf, struct inode *inode)
+struct cow_map *cow_map_build(struct inode *inode, struct block_device *bdev,
+			      u64 size)
 {
 	struct cow_map_walk w = {
-		.cf = cf,
 		.inode = inode,
-		.dev_sectors = bdev_nr_sectors(cf->bdev),
+		.size = size,
+		.dev_sectors = bdev_nr_sectors(bdev),
 	};
 	const size_t buf_len = COW_FIEMAP_BATCH * sizeof(struct fiemap_extent);
 	struct fiemap_extent *kbuf;
@@ -246,13 +246,19 @@ int cow_extent_map_build(struct cow_file *cf, struct inode *inode)
 	int ret;
 
 	if (!current->mm)
-		return -EINVAL;
-	if (!w.inode->i_op->fiemap)
-		return -EOPNOTSUPP;
+		return ERR_PTR(-EINVAL);
+	if (!inode->i_op->fiemap)
+		return ERR_PTR(-EOPNOTSUPP);
+	w.map = kzalloc(sizeof(*w.map), GFP_KERNEL);
+	if (!w.map)
+		return ERR_PTR(-ENOMEM);
+	w.map->size = size;
 
 	kbuf = kvmalloc(buf_len, GFP_KERNEL);
-	if (!kbuf)
-		return -ENOMEM;
+	if (!kbuf) {
+		ret = -ENOMEM;
+		goto err;
+	}
 	uaddr = vm_mmap(NULL, 0, buf_len, PROT_READ | PROT_WRITE,
 			MAP_ANONYMOUS | MAP_PRIVATE, 0);
 	if (IS_ERR_VALUE(uaddr)) {
@@ -263,26 +269,49 @@ int cow_extent_map_build(struct cow_file *cf, struct inode *inode)
 		vm_munmap(uaddr, buf_len);
 	}
 	kvfree(kbuf);
-	cf->nr_extents = w.nr;
-	if (ret)
-		return ret;
-	return cow_map_sort(cf);
+	if (!ret)
+		ret = cow_map_sort(w.map);
+	if (!ret)
+		return w.map;
+err:
+	cow_map_free(w.map);
+	return ERR_PTR(ret);
 }
 
-bool cow_extent_map_equal(const struct cow_file *a, const struct cow_file *b)
+bool cow_map_equal(const struct cow_map *a, const struct cow_map *b)
 {
-	return a->nr_extents == b->nr_extents &&
-	       !memcmp(a->extents, b->extents,
-		       a->nr_extents * sizeof(*a->extents));
+	return a->size == b->size && a->nr == b->nr &&
+	       !memcmp(a->by_off, b->by_off, a->nr * sizeof(*a->by_off));
 }
 
-void cow_extent_map_free(struct cow_file *cf)
+bool cow_map_extends(const struct cow_map *grown, const struct cow_map *old)
 {
-	kvfree(cf->by_sector);
-	kvfree(cf->extents);
-	cf->by_sector = NULL;
-	cf->extents = NULL;
-	cf->nr_extents = 0;
+	unsigned int i;
+
+	if (grown->size < old->size)
+		return false;
+	for (i = 0; i < old->nr; i++) {
+		const struct cow_extent *o = &old->by_off[i];
+		const struct cow_extent *g = cow_map_by_off(grown, o->file_off);
+		u64 in;
+
+		if (!g)
+			return false;
+		in = o->file_off - g->file_off;
+		if (g->sector + (in >> SECTOR_SHIFT) != o->sector ||
+		    g->len - in < o->len)
+			return false;
+	}
+	return true;
+}
+
+void cow_map_free(struct cow_map *map)
+{
+	if (!map)
+		return;
+	kvfree(map->by_sector);
+	kvfree(map->by_off);
+	kfree(map);
 }
 
 /* Index of the last extent of @ext[0, @nr) whose key is <= @key, or -1. */
@@ -303,23 +332,23 @@ void cow_extent_map_free(struct cow_file *cf)
 	res_;								\
 })
 
-const struct cow_extent *cow_extent_by_off(const struct cow_file *cf, u64 off)
+const struct cow_extent *cow_map_by_off(const struct cow_map *map, u64 off)
 {
-	int i = COW_BSEARCH(cf->extents, cf->nr_extents, file_off, off);
+	int i = COW_BSEARCH(map->by_off, map->nr, file_off, off);
 
 	/* The extents cover [0, size) without holes: only off >= size fails. */
-	if (i < 0 || off - cf->extents[i].file_off >= cf->extents[i].len)
+	if (i < 0 || off - map->by_off[i].file_off >= map->by_off[i].len)
 		return NULL;
-	return &cf->extents[i];
+	return &map->by_off[i];
 }
 
-const struct cow_extent *cow_extent_by_sector(const struct cow_file *cf,
-					      sector_t sector)
+const struct cow_extent *cow_map_by_sector(const struct cow_map *map,
+					   sector_t sector)
 {
-	int i = COW_BSEARCH(cf->by_sector, cf->nr_extents, sector, sector);
+	int i = COW_BSEARCH(map->by_sector, map->nr, sector, sector);
 
-	if (i < 0 || sector - cf->by_sector[i].sector >=
-		     cf->by_sector[i].len >> SECTOR_SHIFT)
+	if (i < 0 || sector - map->by_sector[i].sector >=
+		     map->by_sector[i].len >> SECTOR_SHIFT)
 		return NULL;
-	return &cf->by_sector[i];
+	return &map->by_sector[i];
 }

@@ -14,6 +14,7 @@
 #include <linux/mount.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
@@ -215,6 +216,7 @@ static void cow_drop_cache(struct cow_file *cf)
  */
 static int cow_activate(struct cow_file *cf)
 {
+	struct cow_map *map;
 	int ret;
 
 	ret = cow_pin(cf);
@@ -222,9 +224,10 @@ static int cow_activate(struct cow_file *cf)
 		pr_err("CoW file is in use (swapfile, immutable or another bsnap device)\n");
 		return ret;
 	}
-	ret = cow_extent_map_build(cf, d_inode(cf->dentry));
-	if (ret)
-		return ret;
+	map = cow_map_build(d_inode(cf->dentry), cf->bdev, cf->size);
+	if (IS_ERR(map))
+		return PTR_ERR(map);
+	rcu_assign_pointer(cf->map, map);
 	cow_drop_cache(cf);
 	return 0;
 }
@@ -345,7 +348,8 @@ void cow_file_release(struct cow_file *cf, bool remove)
 		return;
 	cow_let_go(cf, remove);
 	cow_file_close_open(cf);
-	cow_extent_map_free(cf);
+	/* Nobody does I/O to the file any more: no reader is left. */
+	cow_map_free(rcu_dereference_protected(cf->map, true));
 	kfree(cf);
 }
 
@@ -404,7 +408,7 @@ inval:
 int cow_file_attach(struct cow_file *cf, struct dentry *root,
 		    const char *relpath)
 {
-	struct cow_file now = { .bdev = cf->bdev, .size = cf->size };
+	struct cow_map *now;
 	struct dentry *d;
 	int ret;
 
@@ -421,10 +425,14 @@ int cow_file_attach(struct cow_file *cf, struct dentry *root,
 	ret = cow_pin(cf);
 	if (ret)
 		goto err;
-	ret = cow_extent_map_build(&now, d_inode(d));
-	if (!ret && !cow_extent_map_equal(cf, &now))
+	now = cow_map_build(d_inode(d), cf->bdev, cf->size);
+	if (IS_ERR(now)) {
+		ret = PTR_ERR(now);
+		goto err;
+	}
+	if (!cow_map_equal(rcu_dereference_protected(cf->map, true), now))
 		ret = -ESTALE;
-	cow_extent_map_free(&now);
+	cow_map_free(now);
 	if (ret)
 		goto err;
 	cow_drop_cache(cf);
@@ -439,8 +447,8 @@ struct cow_file *cow_file_map_unpinned(struct dentry *root,
 				       struct block_device *bdev)
 {
 	struct cow_file *cf;
+	struct cow_map *map;
 	struct dentry *d;
-	int ret;
 
 	if (!current->mm)
 		return ERR_PTR(-EINVAL);
@@ -454,15 +462,15 @@ struct cow_file *cow_file_map_unpinned(struct dentry *root,
 	}
 	cf->bdev = bdev;
 	cf->size = i_size_read(d_inode(d));
-	ret = -EINVAL;
+	map = ERR_PTR(-EINVAL);
 	if (cf->size && IS_ALIGNED(cf->size, SECTOR_SIZE))
-		ret = cow_extent_map_build(cf, d_inode(d));
+		map = cow_map_build(d_inode(d), bdev, cf->size);
 	dput(d);
-	if (ret) {
-		cow_extent_map_free(cf);
+	if (IS_ERR(map)) {
 		kfree(cf);
-		return ERR_PTR(ret);
+		return ERR_CAST(map);
 	}
+	RCU_INIT_POINTER(cf->map, map);
 	return cf;
 }
 
@@ -488,9 +496,11 @@ char *cow_file_fs_path(const struct cow_file *cf)
 /* -EINVAL if misaligned, -ENOSPC if [@off, @off + @len) leaves the file. */
 static int cow_check_range(const struct cow_file *cf, u64 off, u64 len)
 {
+	u64 size = smp_load_acquire(&cf->size);
+
 	if (!IS_ALIGNED(off | len, SECTOR_SIZE))
 		return -EINVAL;
-	if (off > cf->size || len > cf->size - off)
+	if (off > size || len > size - off)
 		return -ENOSPC;
 	return 0;
 }
@@ -553,27 +563,56 @@ int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
 bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
 			 sector_t nr)
 {
-	const struct cow_extent *e = cow_extent_by_sector(cf, sector);
+	const struct cow_extent *e;
+	bool owns;
 
-	return e && sector + nr <= e->sector + (e->len >> SECTOR_SHIFT);
+	rcu_read_lock();
+	e = cow_map_by_sector(rcu_dereference(cf->map), sector);
+	owns = e && sector + nr <= e->sector + (e->len >> SECTOR_SHIFT);
+	rcu_read_unlock();
+	return owns;
 }
 
 bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector)
 {
-	return cow_extent_by_sector(cf, sector);
+	return cow_file_owns_range(cf, sector, 1);
 }
 
 int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
 		 u64 *contig)
 {
+	const struct cow_map *map;
 	const struct cow_extent *e;
+	int ret = 0;
 
-	if (off >= cf->size)
-		return -ENOSPC;
-	e = cow_extent_by_off(cf, off);
-	if (!e)
-		return -EIO;
-	*sector = e->sector + ((off - e->file_off) >> SECTOR_SHIFT);
-	*contig = e->file_off + e->len - off;
-	return 0;
+	rcu_read_lock();
+	map = rcu_dereference(cf->map);
+	if (off >= map->size) {
+		ret = -ENOSPC;
+	} else {
+		e = cow_map_by_off(map, off);
+		if (e) {
+			*sector = e->sector +
+				  ((off - e->file_off) >> SECTOR_SHIFT);
+			*contig = e->file_off + e->len - off;
+		} else {
+			ret = -EIO;
+		}
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+void cow_file_for_each_extent(struct cow_file *cf,
+			      void (*fn)(const struct cow_extent *e, void *arg),
+			      void *arg)
+{
+	const struct cow_map *map;
+	unsigned int i;
+
+	rcu_read_lock();
+	map = rcu_dereference(cf->map);
+	for (i = 0; i < map->nr; i++)
+		fn(&map->by_off[i], arg);
+	rcu_read_unlock();
 }

@@ -42,15 +42,19 @@ struct cow_extent {
 	u64 len;	/* bytes */
 };
 
+struct cow_map;
+
 struct cow_file {
 	struct file *filp;	/* only while being created */
 	struct dentry *dentry;	/* while mounted and pinned, else NULL */
 	struct block_device *bdev; /* the traced device the file lives on */
-	u64 size;		   /* bytes */
+	u64 size;		   /* bytes; grows after the map (acquire) */
 	u64 meta_size;		   /* bytes written through the fs at creation */
-	unsigned int nr_extents;
-	struct cow_extent *extents;	/* sorted by file_off */
-	struct cow_extent *by_sector;	/* same extents sorted by sector */
+	/*
+	 * Extents (cow_extent_map.h), read lock-free under RCU; replaced
+	 * only by cow_file_grow(), under the control mutex.
+	 */
+	struct cow_map __rcu *map;
 	bool pinned;
 };
 
@@ -114,6 +118,22 @@ int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
 		    u64 off, struct page **pages, unsigned int pg_off,
 		    size_t len);
 
+/*
+ * Grow the pinned file by @grow bytes (a multiple of 4 KiB) while it stays
+ * in use: allocate them (unwritten) through @f, an open file of the same
+ * inode, map the new extents and publish the new map. The file stays
+ * pinned throughout, so the filesystem's own fallocate is called past the
+ * VFS checks that refuse a swapfile. -ESTALE if the extents already mapped
+ * moved (never expected; the file must then no longer be written). On
+ * -ENOSPC and other errors the file keeps its size and map. Needs a user mm.
+ */
+int cow_file_grow(struct cow_file *cf, struct file *f, u64 grow);
+
+/* Calls @fn for each extent of the file, under RCU (@fn must not sleep). */
+void cow_file_for_each_extent(struct cow_file *cf,
+			      void (*fn)(const struct cow_extent *e, void *arg),
+			      void *arg);
+
 /* Synchronous direct I/O on a kernel buffer. */
 int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
 		     size_t len);
@@ -121,7 +141,7 @@ int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
 /*
  * Device sector holding file offset @off (a multiple of 512) and, in
  * @contig, how many bytes from there are contiguous on the device.
- * -ENOSPC beyond the end of the file. Lock-free.
+ * -ENOSPC beyond the end of the file. Lock-free (RCU).
  */
 int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
 		 u64 *contig);

@@ -105,7 +105,8 @@ void cow_store_destroy(struct cow_store *cs, bool remove)
 
 int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot)
 {
-	if (cs->used_slots + n > cs->nr_slots)
+	/* nr_slots grows after the file's map (cow_store_grow()). */
+	if (cs->used_slots + n > smp_load_acquire(&cs->nr_slots))
 		return -ENOSPC;
 	*first_slot = cs->used_slots + 1;
 	WRITE_ONCE(cs->used_slots, cs->used_slots + n);
@@ -394,18 +395,35 @@ err:
 	return ERR_PTR(ret);
 }
 
-void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
+static void cow_mark_extent(const struct cow_extent *e, void *cbt)
 {
-	const struct cow_file *cf = cs->cf;
-	unsigned int i;
 	u64 first, last;
 
-	for (i = 0; i < cf->nr_extents; i++) {
-		cbt_map_block_range(cbt, cf->extents[i].sector,
-				    cf->extents[i].len >> SECTOR_SHIFT, &first,
-				    &last);
-		cbt_map_set_range(cbt, first, last);
-	}
+	cbt_map_block_range(cbt, e->sector, e->len >> SECTOR_SHIFT, &first,
+			    &last);
+	cbt_map_set_range(cbt, first, last);
+}
+
+void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
+{
+	cow_file_for_each_extent(cs->cf, cow_mark_extent, cbt);
+}
+
+int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow,
+		   struct cbt_map *cbt)
+{
+	u64 nr_slots;
+	int ret;
+
+	ret = cow_file_grow(cs->cf, f, grow);
+	if (ret)
+		return ret;
+	/* Before any slot there is used: the next image reads it as zeros. */
+	cow_store_mark_blocks(cs, cbt);
+	nr_slots = (cs->cf->size - cs->data_off) / BSNAP_COW_BLOCK_SIZE;
+	smp_store_release(&cs->nr_slots, nr_slots);
+	WRITE_ONCE(cs->low_reported, false);
+	return 0;
 }
 
 bool cow_store_check_low(struct cow_store *cs, unsigned int n)

@@ -17,6 +17,7 @@ struct bsnap_io;
 struct cbt_map;
 struct cow_file;
 struct cow_index;
+struct file;
 struct page;
 
 struct cow_store {
@@ -28,9 +29,9 @@ struct cow_store {
 	u64 valid_off, valid_len;	/* index-valid bitmap */
 	u64 index_off, index_len;
 	u64 data_off;
-	u64 nr_slots;		/* data blocks the file can hold */
+	u64 nr_slots;		/* data blocks the file can hold; grows */
 	u64 used_slots;		/* allocated; only the CoW worker writes it */
-	bool low_reported;	/* "cow-low" sent; only the CoW worker */
+	bool low_reported;	/* "cow-low" sent since the last growth */
 	u64 seqid;
 	u8 uuid[BSNAP_UUID_SIZE];
 	u32 probe_crc;		/* of the device's first 4 KiB, at sealing */
@@ -111,6 +112,13 @@ int cow_store_probe_crc(struct block_device *bdev, u32 *crc);
  * a change map must name them for an incremental to be exact.
  */
 void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
+
+/*
+ * Grow the file by @grow bytes (cow_file_grow()) through @f, mark the new
+ * blocks in @cbt and make the new slots available. Control mutex held.
+ */
+int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow,
+		   struct cbt_map *cbt);
 
 /*
  * True once, when allocating @n more slots brings the data area to

@@ -173,6 +173,21 @@ static long ioctl_reconfigure(void __user *uarg)
 	return ret;
 }
 
+static long ioctl_expand_cow(void __user *uarg)
+{
+	struct bsnap_expand_cow ec;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&ec, sizeof(ec), sizeof(ec), uarg, &usize);
+	if (ret)
+		return ret;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_expand_cow(&ec);
+	mutex_unlock(&bsnap_ctl_mutex);
+	return ret;
+}
+
 static long ioctl_info(void __user *uarg)
 {
 	struct bsnap_info *info;
@@ -245,6 +260,8 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ioctl_info(uarg);
 	case _IOC_NR(BSNAP_IOC_GET_FREE_MINOR):
 		return ioctl_get_free_minor(uarg);
+	case _IOC_NR(BSNAP_IOC_EXPAND_COW):
+		return ioctl_expand_cow(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -3,7 +3,7 @@
  * Events for userspace (bsnapd): a uevent, action "change", on the control
  * device (subsystem misc, bsnap-ctl) with BSNAP_EVENT (setup, active,
  * dormant, unverified, failed, transition, destroyed, cow-low: the CoW
- * file's data area is BSNAP_COW_LOW_PERCENT full), BSNAP_MINOR,
+ * file's data area is BSNAP_COW_LOW_PERCENT full, expanded), BSNAP_MINOR,
  * BSNAP_STATE (state bits) and BSNAP_ERROR (positive errno or 0).
  *
  * Events are a hint to re-read /proc/bsnap-info, never the only record: one

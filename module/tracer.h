@@ -7,6 +7,7 @@
  *   tracer_mount.c  mount, remount and umount: active <-> dormant
  *   tracer_reload.c reload after reboot: unverified -> active
  *   tracer_seal.c   write intent: the CoW header is CLEAN only while sealed
+ *   tracer_expand.c growing the CoW file of a running snapshot
  *   cow_store.c     where CoW data and metadata live (snapshot mode)
  *   cow_pipeline.c  copy-before-write of held writes
  *   snap_dev.c      the read-only image /dev/bsnapN
@@ -143,6 +144,8 @@ int tracer_free_minor(unsigned int *minor);
 u32 tracer_state_bits(const struct tracer *t);
 int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		  const char *cow_path, bool snapshot);
+/* tracer_expand.c */
+int tracer_expand_cow(const struct bsnap_expand_cow *arg);
 
 /* Shared by the state machine's files (tracer_state.c). */
 /*

@@ -108,6 +108,17 @@ void control_device::reconfigure(unsigned minor, std::uint64_t cache_size) {
     call(BSNAP_IOC_RECONFIGURE, &arg, minor_context(minor));
 }
 
+void control_device::expand_cow(unsigned minor, const std::filesystem::path& cow,
+                                std::uint64_t grow_bytes) {
+    // Read-only: the file is immutable while the module uses it.
+    unique_fd file = open_fd(cow, O_RDONLY | O_NOFOLLOW);
+    auto arg = sized<bsnap_expand_cow>();
+    arg.minor = minor;
+    arg.fd = file.get();
+    arg.grow_bytes = grow_bytes;
+    call(BSNAP_IOC_EXPAND_COW, &arg, minor_context(minor) + " (cow " + cow.string() + ")");
+}
+
 device_info control_device::info(unsigned minor) {
     // About 8 KiB: on the heap rather than the stack.
     auto arg = std::make_unique<bsnap_info>(); // value-initialised: all zeros

@@ -123,6 +123,17 @@ TEST_CASE("reconfigure needs -c", "[cli]") {
     CHECK(missing.status() == exit_usage);
 }
 
+TEST_CASE("expand-cow-file takes a size in MiB, a minor and an optional path", "[cli]") {
+    CHECK(parse_as<expand_cow_file_command>({"expand-cow-file", "512", "2"}) ==
+          expand_cow_file_command{512 * MiB, 2, ""});
+    CHECK(parse_as<expand_cow_file_command>({"expand-cow-file", "1G", "0", "/mnt/x/cow"}) ==
+          expand_cow_file_command{1ull << 30, 0, "/mnt/x/cow"});
+    CHECK_THAT(refusal({"expand-cow-file", "0", "2"}).what(), StartsWith("size must not be 0"));
+    CHECK_THAT(refusal({"expand-cow-file", "lots", "2"}).what(), StartsWith("size: "));
+    CHECK_THAT(refusal({"expand-cow-file", "5"}).what(), StartsWith("missing <minor>"));
+    CHECK_THAT(refusal({"expand-cow-file", "5", "300"}).what(), Contains("out of range"));
+}
+
 TEST_CASE("missing and extra arguments are usage errors naming the command", "[cli]") {
     usage_error missing = refusal({"setup-snapshot", "/dev/vda1", "/mnt/c"});
     CHECK(missing.command() == "setup-snapshot");
@@ -187,7 +198,7 @@ TEST_CASE("help texts list every command and the exit status", "[cli]") {
     for (const char* name :
          {"version", "info", "get-free-minor", "setup-snapshot", "reload-snapshot",
           "reload-incremental", "destroy", "transition-to-incremental", "transition-to-snapshot",
-          "reconfigure", "help"}) {
+          "reconfigure", "expand-cow-file", "help"}) {
         CHECK_THAT(general, Contains(std::string("\n  ") + name));
         CHECK_THAT(help_text(name), StartsWith(std::string("Usage: bsnapctl ") + name));
     }

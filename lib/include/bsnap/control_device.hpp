@@ -49,6 +49,10 @@ class control_device {
     void transition_to_snapshot(unsigned minor, const std::string& cow,
                                 std::uint64_t fallocate_size = 0);
     void reconfigure(unsigned minor, std::uint64_t cache_size);
+    // Grows the CoW file of snapshot <minor> by grow_bytes (rounded up to 4 KiB);
+    // cow is that file's path as seen from here (opened read-only and checked
+    // by the module against the file it holds).
+    void expand_cow(unsigned minor, const std::filesystem::path& cow, std::uint64_t grow_bytes);
     device_info info(unsigned minor);
     unsigned get_free_minor();
 

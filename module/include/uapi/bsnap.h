@@ -94,6 +94,60 @@ struct bsnap_info {
 	char cow_path[BSNAP_PATH_MAX];
 };
 
+/*
+ * Growing the CoW file of a running snapshot takes two steps, because blocks
+ * handed to the file after the snapshot instant may still hold data the
+ * snapshot needs (a file deleted after the snapshot frees its blocks):
+ *
+ * 1. BSNAP_IOC_EXPAND_COW allocates @grow_bytes more of the file. The module
+ *    never writes CoW data to this new space on its own, and the image reads
+ *    it from the device like any other block.
+ * 2. BSNAP_IOC_COW_USABLE names ranges of the new space that the snapshot's
+ *    filesystem had free at the snapshot instant (userspace finds them with
+ *    FS_IOC_GETFSMAP on the image, see bsnapctl expand-cow-file). Only these,
+ *    and blocks whose old contents the snapshot has copied already, take CoW
+ *    data. Naming a block that was in use corrupts the snapshot: the caller
+ *    vouches for what it names.
+ *
+ * With @grow_bytes 0, EXPAND_COW only reports @grown_off and @file_size (to
+ * name usable space again after a reload, which forgets it).
+ * The caller opens the CoW file (read-only: it is immutable while in use) and
+ * passes the fd; the filesystem must be mounted read-write.
+ */
+struct bsnap_expand_cow {
+	__u32 size;
+	__u32 minor;
+	__s32 fd;	   /* the CoW file */
+	__u32 reserved;	   /* must be zero */
+	__u64 grow_bytes;  /* in: added to the file, rounded up to 4 KiB */
+	__u64 grown_off;   /* out: file bytes from here on were added after
+			    * the snapshot instant (= file_size if none)
+			    */
+	__u64 file_size;   /* out: the file's size now */
+};
+
+/* A byte range of the CoW file: multiples of 512, usually of 4 KiB. */
+struct bsnap_cow_range {
+	__u64 off;
+	__u64 len;
+};
+
+#define BSNAP_MAX_COW_RANGES 65536
+
+struct bsnap_cow_usable {
+	__u32 size;
+	__u32 minor;
+	__u32 nr_ranges;   /* at most BSNAP_MAX_COW_RANGES */
+	__u32 reserved;    /* must be zero */
+	__u64 ranges;      /* user pointer to nr_ranges struct bsnap_cow_range:
+			    * space the snapshot's filesystem had free; parts
+			    * outside [grown_off, file_size) or already used
+			    * are ignored
+			    */
+	__u64 added_bytes; /* out: space that became usable now */
+	__u64 free_bytes;  /* out: CoW data the file can still take */
+};
+
 #define BSNAP_IOCTL_MAGIC 0xB5
 
 #define BSNAP_IOC_VERSION _IOWR(BSNAP_IOCTL_MAGIC, 0, struct bsnap_version)
@@ -111,5 +165,9 @@ struct bsnap_info {
 #define BSNAP_IOC_INFO _IOWR(BSNAP_IOCTL_MAGIC, 8, struct bsnap_info)
 #define BSNAP_IOC_GET_FREE_MINOR                                               \
 	_IOR(BSNAP_IOCTL_MAGIC, 9, struct bsnap_minor_arg)
+#define BSNAP_IOC_EXPAND_COW                                                   \
+	_IOWR(BSNAP_IOCTL_MAGIC, 10, struct bsnap_expand_cow)
+#define BSNAP_IOC_COW_USABLE                                                   \
+	_IOWR(BSNAP_IOCTL_MAGIC, 11, struct bsnap_cow_usable)
 
 #endif /* _UAPI_BSNAP_H */

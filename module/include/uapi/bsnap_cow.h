@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * The bsnap CoW file format, version 2. Read by the module (reload) and by
+ * The bsnap CoW file format, version 3 (readers also take version 2). Read by the module (reload) and by
  * userspace (update-img, bsnapctl); readers must check magic and version.
  * All integers are little endian. Offsets and sizes are in bytes.
  *
@@ -15,7 +15,12 @@
  *   [index_off, +index_len)  snapshot index: one __le64 per device block,
  *                            0 = not copied, n = the block's data is at
  *                            data_off + (n - 1) * block_size
- *   [data_off, file_size)    copied blocks, in the order they were copied
+ *   [data_off, file_size)    copied blocks: slot n (n >= 1) at data_off +
+ *                            (n - 1) * block_size, given out in slot order;
+ *                            slots in [1, data_used] are spent, slots of the
+ *                            space added after the snapshot instant
+ *                            ([grown_off, file_size)) may have been skipped:
+ *                            data_blocks counts the slots holding data
  *
  * Header and bitmaps form the "metadata region" [0, index_off): it is
  * written through the filesystem when the file is created, so reading it
@@ -44,7 +49,8 @@
 #include <linux/types.h>
 
 #define BSNAP_COW_MAGIC 0x574f43504e534230ULL /* "0BSNPCOW" little endian */
-#define BSNAP_COW_VERSION 2
+#define BSNAP_COW_VERSION 3
+#define BSNAP_COW_VERSION_MIN 2 /* without grown_off and data_blocks */
 #define BSNAP_COW_HEADER_SIZE 4096
 #define BSNAP_COW_BLOCK_SIZE 4096
 
@@ -79,6 +85,14 @@ struct bsnap_cow_header {
 	__le64 valid_len;
 	__le32 probe_crc;     /* zlib crc32() of the device's first 4 KiB */
 	__le32 bitmap_crc;    /* zlib crc32() of the bitmap region */
+	/* Version 3; a version 2 header ends here (and its crc covers that). */
+	__le64 grown_off;     /* file bytes from here on were added after the
+			       * snapshot instant (= file_size if none)
+			       */
+	__le64 data_blocks;   /* slots holding data (v2: data_used) */
 };
+
+/* Bytes of the header struct a version covers (and its crc). */
+#define BSNAP_COW_HEADER_V2_BYTES 160
 
 #endif /* _UAPI_BSNAP_COW_H */
