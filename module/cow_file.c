@@ -496,6 +496,7 @@ char *cow_file_fs_path(const struct cow_file *cf)
 /* -EINVAL if misaligned, -ENOSPC if [@off, @off + @len) leaves the file. */
 static int cow_check_range(const struct cow_file *cf, u64 off, u64 len)
 {
+	/* Pairs with the release in cow_file_grow(): the map covers it. */
 	u64 size = smp_load_acquire(&cf->size);
 
 	if (!IS_ALIGNED(off | len, SECTOR_SIZE))
@@ -573,9 +574,17 @@ bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
 	return owns;
 }
 
-bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector)
+bool cow_file_sector_off(const struct cow_file *cf, sector_t sector,
+			 u64 *off)
 {
-	return cow_file_owns_range(cf, sector, 1);
+	const struct cow_extent *e;
+
+	rcu_read_lock();
+	e = cow_map_by_sector(rcu_dereference(cf->map), sector);
+	if (e)
+		*off = e->file_off + ((u64)(sector - e->sector) << SECTOR_SHIFT);
+	rcu_read_unlock();
+	return e;
 }
 
 int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
@@ -603,16 +612,17 @@ int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
 	return ret;
 }
 
-void cow_file_for_each_extent(struct cow_file *cf,
-			      void (*fn)(const struct cow_extent *e, void *arg),
-			      void *arg)
+bool cow_file_extent(const struct cow_file *cf, unsigned int i,
+		     struct cow_extent *e)
 {
 	const struct cow_map *map;
-	unsigned int i;
+	bool found;
 
 	rcu_read_lock();
 	map = rcu_dereference(cf->map);
-	for (i = 0; i < map->nr; i++)
-		fn(&map->by_off[i], arg);
+	found = i < map->nr;
+	if (found)
+		*e = map->by_off[i];
 	rcu_read_unlock();
+	return found;
 }

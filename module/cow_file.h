@@ -129,10 +129,12 @@ int cow_file_io_add(struct bsnap_io *io, struct cow_file *cf, blk_opf_t opf,
  */
 int cow_file_grow(struct cow_file *cf, struct file *f, u64 grow);
 
-/* Calls @fn for each extent of the file, under RCU (@fn must not sleep). */
-void cow_file_for_each_extent(struct cow_file *cf,
-			      void (*fn)(const struct cow_extent *e, void *arg),
-			      void *arg);
+/*
+ * Copy extent @i (in file order) to *@e; false past the last one. The
+ * control mutex keeps the map from changing between calls.
+ */
+bool cow_file_extent(const struct cow_file *cf, unsigned int i,
+		     struct cow_extent *e);
 
 /* Synchronous direct I/O on a kernel buffer. */
 int cow_file_rw_sync(struct cow_file *cf, blk_opf_t opf, u64 off, void *buf,
@@ -150,7 +152,11 @@ int cow_file_map(const struct cow_file *cf, u64 off, sector_t *sector,
 bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
 			 sector_t nr);
 
-/* True if device sector @sector belongs to the CoW file. Lock-free. */
-bool cow_file_owns_sector(const struct cow_file *cf, sector_t sector);
+/*
+ * True if device sector @sector belongs to the CoW file; its file offset in
+ * *@off. Lock-free (RCU).
+ */
+bool cow_file_sector_off(const struct cow_file *cf, sector_t sector,
+			 u64 *off);
 
 #endif

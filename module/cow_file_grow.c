@@ -113,6 +113,7 @@ int cow_file_grow(struct cow_file *cf, struct file *f, u64 grow)
 	}
 	/* The map first: whoever sees the new size must find its extents. */
 	rcu_assign_pointer(cf->map, map);
+	/* Pairs with the acquire in cow_check_range(). */
 	smp_store_release(&cf->size, now);
 	synchronize_rcu();
 	cow_map_free(old);

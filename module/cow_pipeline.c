@@ -6,7 +6,8 @@
  * runs of its blocks whose change bit is still clear. When the copy buffer
  * or the run table is full, or no bio is waiting, it commits the batch:
  *   1. read the runs from the origin into the copy buffer (parallel bios),
- *   2. write them to consecutive data slots of the CoW file,
+ *   2. write them to the next data slots of the CoW file (consecutive runs of
+ *      slots: space added to a growing file may come in pieces),
  *   3. record each block's slot in the index,
  *   4. set the change bits (now "copied") under the pipeline lock,
  *   5. wait for snapshot reads from the origin that began before step 4 and
@@ -45,6 +46,12 @@ struct copy_run {
 	u64 nr;
 };
 
+/* Consecutive data slots for a part of the copy buffer. */
+struct slot_piece {
+	u64 slot;
+	unsigned int nr;
+};
+
 struct cow_pipeline {
 	struct tracer *t;
 	struct cbt_map *cbt;		/* this snapshot's change map */
@@ -65,6 +72,8 @@ struct cow_pipeline {
 	struct page *buf[PIPE_BUF_BLOCKS];
 	struct copy_run runs[PIPE_MAX_RUNS];
 	unsigned int nr_runs;
+	struct slot_piece pieces[PIPE_BUF_BLOCKS];
+	unsigned int nr_pieces;
 	unsigned int nr_blocks;		/* sum of the runs, duplicates included */
 	struct bio_list batch;		/* released at the next commit */
 	unsigned int batch_bios;
@@ -133,6 +142,47 @@ static bool pipe_reads_overlap(struct cow_pipeline *p, u64 limit)
 	return hit;
 }
 
+/* Slots for the @nr blocks of the copy buffer, in p->pieces. */
+static int pipe_alloc_slots(struct cow_pipeline *p, unsigned int nr)
+{
+	unsigned int done;
+	int got;
+
+	p->nr_pieces = 0;
+	for (done = 0; done < nr; done += got) {
+		struct slot_piece *pc = &p->pieces[p->nr_pieces++];
+
+		got = cow_store_alloc(p->store, nr - done, &pc->slot);
+		if (got < 0)
+			return got;
+		pc->nr = got;
+	}
+	return 0;
+}
+
+/* Step 3: record where each block of the runs went, in buffer order. */
+static int pipe_index_runs(struct cow_pipeline *p)
+{
+	struct cow_index *idx = p->store->index;
+	unsigned int i, pc = 0, in_pc = 0;
+	u64 k;
+	int ret;
+
+	for (i = 0; i < p->nr_runs; i++) {
+		for (k = 0; k < p->runs[i].nr; k++) {
+			if (in_pc == p->pieces[pc].nr) {
+				pc++;
+				in_pc = 0;
+			}
+			ret = cow_index_set(idx, p->runs[i].first + k,
+					    p->pieces[pc].slot + in_pc++);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
 /* Steps 1-5 of the commit; returns 0 or the errno that fails the snapshot. */
 static int pipe_copy_runs(struct cow_pipeline *p)
 {
@@ -140,14 +190,14 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 	struct cow_store *cs = p->store;
 	unsigned int i, nr, off = 0;
 	struct bsnap_io io;
-	u64 slot, k, limit;
+	u64 limit;
 	int ret;
 
 	nr = pipe_merge_runs(p);
 	/* Before the allocation, so that a last one that fails is reported. */
 	if (cow_store_check_low(cs, nr))
 		bsnap_event(t, "cow-low");
-	ret = cow_store_alloc(cs, nr, &slot);
+	ret = pipe_alloc_slots(p, nr);
 	if (ret)
 		return ret;
 
@@ -170,24 +220,20 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 		return ret;
 
 	bsnap_io_init(&io, NULL);
-	ret = cow_store_data_io(&io, cs, REQ_OP_WRITE, slot, p->buf, nr);
-	if (ret) {
-		/* Wait for what was already submitted before failing. */
-		bsnap_io_finish_wait(&io);
-		return ret;
+	for (i = 0, off = 0; i < p->nr_pieces && !ret; i++) {
+		ret = cow_store_data_io(&io, cs, REQ_OP_WRITE,
+					p->pieces[i].slot, p->buf + off,
+					p->pieces[i].nr);
+		off += p->pieces[i].nr;
 	}
-	ret = bsnap_io_finish_wait(&io);
+	/* On an error, wait for what was already submitted before failing. */
+	ret = bsnap_io_finish_wait(&io) ?: ret;
 	if (ret)
 		return ret;
 
-	for (i = 0; i < p->nr_runs; i++) {
-		for (k = 0; k < p->runs[i].nr; k++) {
-			ret = cow_index_set(cs->index, p->runs[i].first + k,
-					    slot++);
-			if (ret)
-				return ret;
-		}
-	}
+	ret = pipe_index_runs(p);
+	if (ret)
+		return ret;
 
 	spin_lock_irq(&p->lock);
 	for (i = 0; i < p->nr_runs; i++)

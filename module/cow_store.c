@@ -9,6 +9,7 @@
 #include <linux/crc32.h>
 #include <linux/err.h>
 #include <linux/math64.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -19,6 +20,31 @@
 #include "direct_io.h"
 
 #define COW_MIN_DATA (1024 * 1024)
+
+/* The first slot wholly at or after file offset @off. */
+static u64 cow_slot_from(const struct cow_store *cs, u64 off)
+{
+	if (off <= cs->data_off)
+		return 1;
+	return div64_u64(off - cs->data_off + BSNAP_COW_BLOCK_SIZE - 1,
+			 BSNAP_COW_BLOCK_SIZE) + 1;
+}
+
+/* The first slot not wholly before file offset @off. */
+static u64 cow_slot_end(const struct cow_store *cs, u64 off)
+{
+	if (off <= cs->data_off)
+		return 1;
+	return div64_u64(off - cs->data_off, BSNAP_COW_BLOCK_SIZE) + 1;
+}
+
+/* Slots from @next on are free, @used hold data. */
+static void cow_slots_reset(struct cow_store *cs, u64 next, u64 used)
+{
+	cow_slots_free(&cs->slots);
+	cow_slots_init(&cs->slots, cow_slot_end(cs, cs->grown_off), next,
+		       used);
+}
 
 static u64 cow_layout(struct cow_store *cs)
 {
@@ -65,7 +91,8 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 		ret = -EFBIG;
 		goto err_free;
 	}
-	cs->nr_slots = (size - cs->data_off) / BSNAP_COW_BLOCK_SIZE;
+	cs->grown_off = size;
+	cow_slots_reset(cs, 1, 0);
 
 	cs->cf = cow_file_create(path, size, cs->index_off, bdev);
 	if (IS_ERR(cs->cf)) {
@@ -92,7 +119,7 @@ void cow_store_drop_data(struct cow_store *cs)
 	if (cs->index)
 		cow_index_destroy(cs->index);
 	cs->index = NULL;
-	cs->used_slots = 0;
+	cow_slots_reset(cs, 1, 0);
 }
 
 void cow_store_destroy(struct cow_store *cs, bool remove)
@@ -100,17 +127,13 @@ void cow_store_destroy(struct cow_store *cs, bool remove)
 	if (cs->index)
 		cow_index_destroy(cs->index);
 	cow_file_release(cs->cf, remove);
+	cow_slots_free(&cs->slots);
 	kfree(cs);
 }
 
 int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot)
 {
-	/* nr_slots grows after the file's map (cow_store_grow()). */
-	if (cs->used_slots + n > smp_load_acquire(&cs->nr_slots))
-		return -ENOSPC;
-	*first_slot = cs->used_slots + 1;
-	WRITE_ONCE(cs->used_slots, cs->used_slots + n);
-	return 0;
+	return cow_slots_alloc(&cs->slots, n, first_slot);
 }
 
 int cow_store_data_io(struct bsnap_io *io, struct cow_store *cs,
@@ -146,12 +169,14 @@ static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
 	h->index_off = cpu_to_le64(cs->index_off);
 	h->index_len = cpu_to_le64(cs->index_len);
 	h->data_off = cpu_to_le64(cs->data_off);
-	h->data_used = cpu_to_le64(READ_ONCE(cs->used_slots));
+	h->data_used = cpu_to_le64(cow_slots_spent(&cs->slots));
 	h->changed_blocks = cpu_to_le64(cbt_map_count(cbt));
 	h->valid_off = cpu_to_le64(cs->valid_off);
 	h->valid_len = cpu_to_le64(cs->valid_len);
 	h->probe_crc = cpu_to_le32(cs->probe_crc);
 	h->bitmap_crc = cpu_to_le32(cs->bitmap_crc);
+	h->grown_off = cpu_to_le64(cs->grown_off);
+	h->data_blocks = cpu_to_le64(cow_slots_used(&cs->slots));
 	h->crc = cpu_to_le32(cow_crc32(h, sizeof(*h)));
 }
 
@@ -242,12 +267,19 @@ static int cow_check_header(const struct cow_store *cs,
 			    const struct bsnap_cow_header *h)
 {
 	struct bsnap_cow_header copy = *h;
+	u32 version = le32_to_cpu(h->version);
+	u64 size = cs->cf->size, grown_off, used, blocks;
 
 	copy.crc = 0;
 	if (le64_to_cpu(h->magic) != BSNAP_COW_MAGIC ||
-	    le32_to_cpu(h->version) != BSNAP_COW_VERSION ||
-	    le32_to_cpu(h->crc) != cow_crc32(&copy, sizeof(copy)))
+	    version < BSNAP_COW_VERSION_MIN || version > BSNAP_COW_VERSION ||
+	    le32_to_cpu(h->crc) !=
+		    cow_crc32(&copy, version == 2 ? BSNAP_COW_HEADER_V2_BYTES :
+						    sizeof(copy)))
 		return -EBADMSG;
+	used = le64_to_cpu(h->data_used);
+	grown_off = version == 2 ? size : le64_to_cpu(h->grown_off);
+	blocks = version == 2 ? used : le64_to_cpu(h->data_blocks);
 	if (le32_to_cpu(h->header_size) != BSNAP_COW_HEADER_SIZE ||
 	    le32_to_cpu(h->block_size) != BSNAP_COW_BLOCK_SIZE ||
 	    le64_to_cpu(h->device_sectors) != cs->device_sectors ||
@@ -260,8 +292,9 @@ static int cow_check_header(const struct cow_store *cs,
 	    le64_to_cpu(h->index_off) != cs->index_off ||
 	    le64_to_cpu(h->index_len) != cs->index_len ||
 	    le64_to_cpu(h->data_off) != cs->data_off ||
-	    cs->data_off >= cs->cf->size ||
-	    le64_to_cpu(h->data_used) > cs->nr_slots || !h->seqid)
+	    cs->data_off >= size || !h->seqid ||
+	    grown_off <= cs->data_off || grown_off > size ||
+	    used >= cow_slot_end(cs, size) || blocks > used)
 		return -EBADMSG;
 	return 0;
 }
@@ -282,7 +315,15 @@ static int cow_read_header(struct cow_store *cs, u32 *flags)
 		*flags = le32_to_cpu(h->flags);
 		cs->seqid = le64_to_cpu(h->seqid);
 		memcpy(cs->uuid, h->uuid, BSNAP_UUID_SIZE);
-		cs->used_slots = le64_to_cpu(h->data_used);
+		if (le32_to_cpu(h->version) == 2) {
+			cs->grown_off = cs->cf->size;
+			cow_slots_reset(cs, le64_to_cpu(h->data_used) + 1,
+					le64_to_cpu(h->data_used));
+		} else {
+			cs->grown_off = le64_to_cpu(h->grown_off);
+			cow_slots_reset(cs, le64_to_cpu(h->data_used) + 1,
+					le64_to_cpu(h->data_blocks));
+		}
 		cs->probe_crc = le32_to_cpu(h->probe_crc);
 		cs->bitmap_crc = le32_to_cpu(h->bitmap_crc);
 	}
@@ -358,9 +399,6 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 	cs->nr_blocks = DIV_ROUND_UP_ULL(device_sectors,
 					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
 	cow_layout(cs);
-	if (cs->data_off < cf->size)
-		cs->nr_slots = (cf->size - cs->data_off) /
-			       BSNAP_COW_BLOCK_SIZE;
 	ret = cow_read_header(cs, &flags);
 	if (!ret)
 		ret = cow_check_flags(cs, flags, snapshot, probe_crc);
@@ -383,7 +421,7 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 		if (ret)
 			goto err;
 	} else {
-		cs->used_slots = 0;
+		cow_slots_reset(cs, 1, 0);
 	}
 	*seqid = cs->seqid;
 	memcpy(uuid, cs->uuid, BSNAP_UUID_SIZE);
@@ -391,52 +429,86 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 err:
 	if (cs->index)
 		cow_index_destroy(cs->index);
+	cow_slots_free(&cs->slots);
 	kfree(cs);
 	return ERR_PTR(ret);
 }
 
-static void cow_mark_extent(const struct cow_extent *e, void *cbt)
-{
-	u64 first, last;
-
-	cbt_map_block_range(cbt, e->sector, e->len >> SECTOR_SHIFT, &first,
-			    &last);
-	cbt_map_set_range(cbt, first, last);
-}
-
 void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
 {
-	cow_file_for_each_extent(cs->cf, cow_mark_extent, cbt);
+	struct cow_extent e;
+	unsigned int i;
+	u64 first, last;
+
+	for (i = 0; cow_file_extent(cs->cf, i, &e); i++) {
+		cbt_map_block_range(cbt, e.sector, e.len >> SECTOR_SHIFT,
+				    &first, &last);
+		cbt_map_set_range(cbt, first, last);
+	}
 }
 
-int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow,
-		   struct cbt_map *cbt)
+int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow)
 {
-	u64 nr_slots;
+	return cow_file_grow(cs->cf, f, grow);
+}
+
+int cow_store_add_usable(struct cow_store *cs,
+			 const struct bsnap_cow_range *ranges,
+			 unsigned int nr, u64 *added)
+{
+	u64 size = cs->cf->size; /* only grows under the control mutex */
+	struct cow_slot_range *r;
+	unsigned int i;
+	u64 end, slots;
 	int ret;
 
-	ret = cow_file_grow(cs->cf, f, grow);
-	if (ret)
-		return ret;
-	/* Before any slot there is used: the next image reads it as zeros. */
-	cow_store_mark_blocks(cs, cbt);
-	nr_slots = (cs->cf->size - cs->data_off) / BSNAP_COW_BLOCK_SIZE;
-	smp_store_release(&cs->nr_slots, nr_slots);
-	WRITE_ONCE(cs->low_reported, false);
-	return 0;
+	r = kvmalloc_array(nr, sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		if (!IS_ALIGNED(ranges[i].off | ranges[i].len, SECTOR_SIZE) ||
+		    check_add_overflow(ranges[i].off, ranges[i].len, &end)) {
+			kvfree(r);
+			return -EINVAL;
+		}
+		/* Only space added after the snapshot needs naming. */
+		r[i].first = cow_slot_from(cs, max(ranges[i].off,
+						   cs->grown_off));
+		r[i].end = cow_slot_end(cs, min(end, size));
+	}
+	ret = cow_slots_add(&cs->slots, r, nr, cow_slot_end(cs, size),
+			    &slots);
+	kvfree(r);
+	*added = slots * BSNAP_COW_BLOCK_SIZE;
+	return ret;
+}
+
+u64 cow_store_free_bytes(struct cow_store *cs)
+{
+	return cow_slots_avail(&cs->slots) * BSNAP_COW_BLOCK_SIZE;
+}
+
+bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector)
+{
+	u64 off;
+
+	if (!cow_file_sector_off(cs->cf, sector, &off))
+		return false;
+	if (off < cs->grown_off)
+		return true;
+	return cow_slots_usable(&cs->slots,
+				div64_u64(off - cs->data_off,
+					  BSNAP_COW_BLOCK_SIZE) + 1);
 }
 
 bool cow_store_check_low(struct cow_store *cs, unsigned int n)
 {
-	if (cs->low_reported || !cs->nr_slots ||
-	    div64_u64((cs->used_slots + n) * 100, cs->nr_slots) <
-		    BSNAP_COW_LOW_PERCENT)
-		return false;
-	cs->low_reported = true;
-	return true;
+	return cow_slots_check_low(&cs->slots, n);
 }
 
 u64 cow_store_used_bytes(const struct cow_store *cs)
 {
-	return cs->data_off + READ_ONCE(cs->used_slots) * BSNAP_COW_BLOCK_SIZE;
+	return cs->data_off +
+	       cow_slots_used(&cs->slots) *
+		       BSNAP_COW_BLOCK_SIZE;
 }

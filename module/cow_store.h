@@ -12,6 +12,8 @@
 #include <uapi/bsnap.h>
 #include <uapi/bsnap_cow.h>
 
+#include "cow_slots.h"
+
 struct block_device;
 struct bsnap_io;
 struct cbt_map;
@@ -29,9 +31,11 @@ struct cow_store {
 	u64 valid_off, valid_len;	/* index-valid bitmap */
 	u64 index_off, index_len;
 	u64 data_off;
-	u64 nr_slots;		/* data blocks the file can hold; grows */
-	u64 used_slots;		/* allocated; only the CoW worker writes it */
-	bool low_reported;	/* "cow-low" sent since the last growth */
+	u64 grown_off;		/* file bytes from here on were added after
+				 * the snapshot instant (file size if none);
+				 * fixed for the store's life
+				 */
+	struct cow_slots slots;	/* where CoW data may go */
 	u64 seqid;
 	u8 uuid[BSNAP_UUID_SIZE];
 	u32 probe_crc;		/* of the device's first 4 KiB, at sealing */
@@ -69,10 +73,10 @@ void cow_store_destroy(struct cow_store *cs, bool remove);
  */
 void cow_store_drop_data(struct cow_store *cs);
 
-/* "cow-low" is sent once this much of the data area is in use. */
-#define BSNAP_COW_LOW_PERCENT 75
-
-/* Allocate @n consecutive data slots; -ENOSPC when the file is full. */
+/*
+ * Allocate up to @n consecutive data slots: returns how many, the first in
+ * *@first_slot, or -ENOSPC when the file is full. CoW worker only.
+ */
 int cow_store_alloc(struct cow_store *cs, unsigned int n, u64 *first_slot);
 
 /* Add bios for @nr_blocks consecutive slots from @slot to @io. */
@@ -114,16 +118,38 @@ int cow_store_probe_crc(struct block_device *bdev, u32 *crc);
 void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
 
 /*
- * Grow the file by @grow bytes (cow_file_grow()) through @f, mark the new
- * blocks in @cbt and make the new slots available. Control mutex held.
+ * Grow the file by @grow bytes (cow_file_grow()) through @f. The new space
+ * takes no data until cow_store_add_usable() names it. Control mutex held.
  */
-int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow,
-		   struct cbt_map *cbt);
+int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow);
 
 /*
- * True once, when allocating @n more slots brings the data area to
- * BSNAP_COW_LOW_PERCENT or beyond; called by the CoW worker before it
- * allocates.
+ * Make the byte ranges @ranges[0, @nr) of the file usable for data: space
+ * added after the snapshot that the snapshot's filesystem had free (see
+ * cow_slots.h). Ranges must be multiples of 512 (-EINVAL); parts outside
+ * the added space or already spent are ignored. *@added: bytes that became
+ * usable. Control mutex held.
+ */
+int cow_store_add_usable(struct cow_store *cs,
+			 const struct bsnap_cow_range *ranges,
+			 unsigned int nr, u64 *added);
+
+/* Bytes the data area can still take. */
+u64 cow_store_free_bytes(struct cow_store *cs);
+
+/*
+ * True if the image reads device sector @sector as zeros: it lies in the
+ * file as created (the snapshot's filesystem had it allocated to the CoW
+ * file) or in added space named usable (it had it free; cow_slots.h). The
+ * rest of the added space reads from the device: it may still hold the
+ * snapshot's data.
+ */
+bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector);
+
+/*
+ * True once, when allocating @n more slots brings the data in use to
+ * BSNAP_COW_LOW_PERCENT of the usable space; called by the CoW worker before
+ * it allocates.
  */
 bool cow_store_check_low(struct cow_store *cs, unsigned int n);
 

@@ -185,6 +185,25 @@ static long ioctl_expand_cow(void __user *uarg)
 	mutex_lock(&bsnap_ctl_mutex);
 	ret = tracer_expand_cow(&ec);
 	mutex_unlock(&bsnap_ctl_mutex);
+	if (!ret)
+		ret = arg_copy_out(uarg, &ec, sizeof(ec), usize);
+	return ret;
+}
+
+static long ioctl_cow_usable(void __user *uarg)
+{
+	struct bsnap_cow_usable cu;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&cu, sizeof(cu), sizeof(cu), uarg, &usize);
+	if (ret)
+		return ret;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = tracer_cow_usable(&cu);
+	mutex_unlock(&bsnap_ctl_mutex);
+	if (!ret)
+		ret = arg_copy_out(uarg, &cu, sizeof(cu), usize);
 	return ret;
 }
 
@@ -262,6 +281,8 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ioctl_get_free_minor(uarg);
 	case _IOC_NR(BSNAP_IOC_EXPAND_COW):
 		return ioctl_expand_cow(uarg);
+	case _IOC_NR(BSNAP_IOC_COW_USABLE):
+		return ioctl_cow_usable(uarg);
 	default:
 		return -ENOTTY;
 	}

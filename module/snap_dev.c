@@ -102,7 +102,7 @@ static int image_classify(struct snap_dev *sd, sector_t s, u64 *cached_block,
 	u64 block = s / BLOCK_SECTORS;
 	int ret;
 
-	if (cow_file_owns_sector(cs->cf, s)) {
+	if (cow_store_reads_as_zero(cs, s)) {
 		*kind = RUN_ZERO;
 		return 0;
 	}

@@ -145,7 +145,8 @@ u32 tracer_state_bits(const struct tracer *t);
 int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		  const char *cow_path, bool snapshot);
 /* tracer_expand.c */
-int tracer_expand_cow(const struct bsnap_expand_cow *arg);
+int tracer_expand_cow(struct bsnap_expand_cow *arg);
+int tracer_cow_usable(struct bsnap_cow_usable *arg);
 
 /* Shared by the state machine's files (tracer_state.c). */
 /*

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * expand-cow-file: grow the CoW file of a running snapshot before it fills
- * (bsnapd does it when the "cow-low" event comes, see cow_store.h).
+ * Growing the CoW file of a running snapshot before it fills: bsnapd does it
+ * when the "cow-low" event comes (bsnapctl expand-cow-file by hand). Two
+ * ioctls, because the module alone cannot tell which new blocks are safe to
+ * write (cow_slots.h): expand-cow allocates, cow-usable names the part of
+ * the new space that the snapshot's filesystem had free.
  *
  * The caller passes the CoW file open (read-only is enough: the file is
  * immutable while in use). That gives the mount to allocate through, which
@@ -12,11 +15,36 @@
 
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "cow_file.h"
 #include "cow_store.h"
 #include "events.h"
 #include "tracer.h"
+
+/* The snapshot of @minor, running and not failed; else an errno. */
+static struct tracer *expand_find(unsigned int minor, int *err)
+{
+	struct tracer *t = tracer_find_minor(minor);
+
+	*err = 0;
+	if (!t) {
+		*err = minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
+		return NULL;
+	}
+	if (!(t->state & BSNAP_STATE_SNAPSHOT) || !t->pipe) {
+		pr_err("bsnap%u: not a snapshot, its CoW file holds no data\n",
+		       t->minor);
+		*err = -EINVAL;
+	} else if (tracer_error(t)) {
+		pr_err("bsnap%u: the snapshot has failed (%d), growing its CoW file would not bring it back\n",
+		       t->minor, tracer_error(t));
+		*err = -EINVAL;
+	}
+	return *err ? NULL : t;
+}
 
 /* The tracer's CoW file is @f and can grow now; fs mutex held. */
 static int expand_check(struct tracer *t, struct file *f)
@@ -36,34 +64,10 @@ static int expand_check(struct tracer *t, struct file *f)
 	return 0;
 }
 
-int tracer_expand_cow(const struct bsnap_expand_cow *arg)
+static int expand_grow(struct tracer *t, struct file *f, u64 grow)
 {
-	struct tracer *t;
-	struct file *f;
-	u64 grow;
 	int ret;
 
-	if (arg->reserved || !arg->grow_bytes ||
-	    arg->grow_bytes > U64_MAX - BSNAP_COW_BLOCK_SIZE)
-		return -EINVAL;
-	t = tracer_find_minor(arg->minor);
-	if (!t)
-		return arg->minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
-	if (!(t->state & BSNAP_STATE_SNAPSHOT) || !t->pipe) {
-		pr_err("bsnap%u: not a snapshot, its CoW file holds no data\n",
-		       t->minor);
-		return -EINVAL;
-	}
-	if (tracer_error(t)) {
-		pr_err("bsnap%u: the snapshot has failed (%d), growing its CoW file would not bring it back\n",
-		       t->minor, tracer_error(t));
-		return -EINVAL;
-	}
-	grow = round_up(arg->grow_bytes, BSNAP_COW_BLOCK_SIZE);
-
-	f = fget(arg->fd);
-	if (!f)
-		return -EBADF;
 	mutex_lock(&bsnap_fs_mutex);
 	ret = expand_check(t, f);
 	mutex_unlock(&bsnap_fs_mutex);
@@ -73,8 +77,7 @@ int tracer_expand_cow(const struct bsnap_expand_cow *arg)
 	 * transitions and destroy).
 	 */
 	if (!ret)
-		ret = cow_store_grow(t->store, f, grow, t->cbt);
-	fput(f);
+		ret = cow_store_grow(t->store, f, grow);
 	if (ret == -ESTALE) {
 		/* The file is no longer what bsnap mapped: stop using it. */
 		tracer_set_error(t, ret);
@@ -83,6 +86,7 @@ int tracer_expand_cow(const struct bsnap_expand_cow *arg)
 	if (ret)
 		return ret;
 
+	/* The header names the new size: a reload maps all of the file. */
 	mutex_lock(&t->seal_mutex);
 	if (!t->sealed)
 		ret = cow_store_write_meta(t->store, t->cbt,
@@ -91,8 +95,67 @@ int tracer_expand_cow(const struct bsnap_expand_cow *arg)
 	if (ret)
 		pr_warn("bsnap%u: CoW header update after growth failed: %d\n",
 			t->minor, ret);
-	pr_info("bsnap%u: CoW file grown by %llu bytes to %llu\n", t->minor,
-		grow, t->store->cf->size);
+	pr_info("bsnap%u: CoW file grown by %llu bytes to %llu; the new space takes data once named free in the snapshot\n",
+		t->minor, grow, t->store->cf->size);
 	bsnap_event(t, "expanded");
+	return 0;
+}
+
+int tracer_expand_cow(struct bsnap_expand_cow *arg)
+{
+	struct tracer *t;
+	struct file *f;
+	int ret;
+
+	if (arg->reserved || arg->grow_bytes > U64_MAX - BSNAP_COW_BLOCK_SIZE)
+		return -EINVAL;
+	t = expand_find(arg->minor, &ret);
+	if (!t)
+		return ret;
+	f = fget(arg->fd);
+	if (!f)
+		return -EBADF;
+	if (arg->grow_bytes)
+		ret = expand_grow(t, f,
+				  round_up(arg->grow_bytes,
+					   BSNAP_COW_BLOCK_SIZE));
+	else if (!t->store->cf->dentry ||
+		 d_inode(t->store->cf->dentry) != file_inode(f))
+		ret = -EINVAL; /* the same check, without a mounted rw fs */
+	fput(f);
+	if (ret)
+		return ret;
+	arg->grown_off = t->store->grown_off;
+	arg->file_size = t->store->cf->size; /* we hold the control mutex */
+	return 0;
+}
+
+int tracer_cow_usable(struct bsnap_cow_usable *arg)
+{
+	struct bsnap_cow_range *ranges;
+	struct tracer *t;
+	int ret;
+
+	if (arg->reserved || arg->nr_ranges > BSNAP_MAX_COW_RANGES)
+		return -EINVAL;
+	t = expand_find(arg->minor, &ret);
+	if (!t)
+		return ret;
+	ranges = kvmalloc_array(arg->nr_ranges, sizeof(*ranges), GFP_KERNEL);
+	if (!ranges)
+		return -ENOMEM;
+	if (copy_from_user(ranges, u64_to_user_ptr(arg->ranges),
+			   (size_t)arg->nr_ranges * sizeof(*ranges))) {
+		kvfree(ranges);
+		return -EFAULT;
+	}
+	ret = cow_store_add_usable(t->store, ranges, arg->nr_ranges,
+				   &arg->added_bytes);
+	kvfree(ranges);
+	if (ret)
+		return ret;
+	arg->free_bytes = cow_store_free_bytes(t->store);
+	pr_info("bsnap%u: %llu bytes of the CoW file's added space are usable now, %llu bytes free for CoW data\n",
+		t->minor, arg->added_bytes, arg->free_bytes);
 	return 0;
 }
