@@ -50,6 +50,7 @@ static void proc_device(struct tracer *t, void *arg)
 	seq_printf(m, "\t\t\t\"changed_blocks\": %llu,\n", i->changed_blocks);
 	seq_printf(m, "\t\t\t\"falloc_size\": %llu,\n", i->falloc_size);
 	seq_printf(m, "\t\t\t\"cow_used_bytes\": %llu,\n", i->cow_used_bytes);
+	seq_printf(m, "\t\t\t\"cow_free_bytes\": %llu,\n", i->cow_free_bytes);
 	seq_printf(m, "\t\t\t\"cache_size\": %llu,\n", i->cache_size);
 	seq_printf(m, "\t\t\t\"ignore_errors\": %s,\n",
 		   i->flags & BSNAP_FLAG_IGNORE_ERRORS ? "true" : "false");

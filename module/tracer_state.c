@@ -490,6 +490,8 @@ int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
 	if (t->store) {
 		info->falloc_size = t->store->cf->size;
 		info->cow_used_bytes = cow_store_used_bytes(t->store);
+		if (t->state & BSNAP_STATE_SNAPSHOT)
+			info->cow_free_bytes = cow_store_free_bytes(t->store);
 	}
 	strscpy(info->bdev_path, t->bdev_path, sizeof(info->bdev_path));
 	strscpy(info->cow_path, t->cow_path, sizeof(info->cow_path));

@@ -92,6 +92,9 @@ struct bsnap_info {
 	__u32 flags;		/* BSNAP_FLAG_*; 0 from older modules */
 	char bdev_path[BSNAP_PATH_MAX];
 	char cow_path[BSNAP_PATH_MAX];
+	__u64 cow_free_bytes;	/* CoW data the file can still take; 0 from
+				 * older modules and in incremental mode
+				 */
 };
 
 /*
