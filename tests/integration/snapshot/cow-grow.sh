@@ -1,0 +1,152 @@
+#!/bin/bash
+# Growing the CoW file of a running snapshot (ext4 and xfs), as bsnapd does
+# on "cow-low", and the trap that makes growth hard: a file in use at the
+# snapshot instant and deleted afterwards frees blocks the snapshot still
+# needs, and fallocate may hand them to the CoW file.
+#
+# Each round: data.stamp (32 MiB) and victim.stamp (48 MiB) exist at the
+# snapshot instant (CoW file 24 MiB); a filler then takes all but 64 MiB of
+# the free space and victim.stamp is deleted, so a growth of (nearly) all the
+# free space must take blocks of both kinds. Checks:
+#  - only space the snapshot had free becomes usable (cow_free_bytes grows
+#    by at least 24 MiB and by at least 8 MiB less than the growth);
+#  - after rewriting all of data.stamp (more than the file first held) the
+#    image still holds victim.stamp and data.stamp of generation 1, and
+#    every block of the image equals its digest taken right after setup;
+#  - umount/mount finds the grown file again; rmmod + reload-snapshot
+#    reads the v3 header, and once expand-cow-file 0 names the usable space
+#    again (what bsnapd does after a reload) the image is unchanged;
+#  - refusals: an unknown minor (ENOENT), a file that is not the CoW file
+#    (EINVAL), more than the filesystem has (ENOSPC, the size stays), an
+#    incremental (EINVAL).
+# bsnap-vm: timeout=900
+. "$(dirname "$0")/snapshot-lib.bash"
+need_disks 1
+snap_load
+dev=/dev/${DISKS[0]}
+BSNAP_STAMP_NONCE=$(new_nonce)
+export BSNAP_STAMP_NONCE
+MiB=$((1024 * 1024))
+
+file_size() { stat -c %s "$1"; }
+avail_mib() { df -B1M --output=avail "$1" | tail -1 | tr -d ' '; }
+
+# cow_free MINOR: cow_free_bytes of MINOR in /proc/bsnap-info
+cow_free() {
+	python3 - "$BSNAP_PROC" "$1" <<'PY' || fail "no cow_free_bytes for minor $1 in $BSNAP_PROC"
+import json, sys
+d = [d for d in json.load(open(sys.argv[1]))["devices"] if int(d["minor"]) == int(sys.argv[2])]
+print(d[0]["cow_free_bytes"])
+PY
+}
+
+check_image() { # WHAT
+	stamp checksum "$img" --blocks-check "$WORK/image.digests" --max-report 10 ||
+		fail "$1: the image differs from the snapshot instant"
+	mkdir -p "$image_mnt"
+	mount -o "$(image_mount_opts "$fs")" "$img" "$image_mnt" || fail "$1: the image does not mount"
+	stamp verify-file "$image_mnt/victim.stamp" --gen 1 --max-report 5 ||
+		fail "$1: the image lost victim.stamp (deleted after the snapshot; its blocks went to the CoW file)"
+	stamp verify-file "$image_mnt/data.stamp" --gen 1 --max-report 5 || fail "$1: the image's data.stamp is not generation 1"
+	umount "$image_mnt"
+}
+
+events_start
+image_mnt=/mnt/bsnap-image
+minor=0
+for fs in ext4 xfs; do
+	log "$fs"
+	wipe_disk "$dev"
+	make_fs "$fs" "$dev"
+	mount_fs "$dev" "$MNT_ORIGIN"
+	stamp fill-file "$MNT_ORIGIN/data.stamp" --size 32M --gen 1
+	stamp fill-file "$MNT_ORIGIN/victim.stamp" --size 48M --gen 1
+	sync
+	cow=$MNT_ORIGIN/cow
+	snap_setup -f 24 "$dev" "$cow" "$minor"
+	img=/dev/bsnap$minor
+	stamp checksum "$img" --blocks-out "$WORK/image.digests" >/dev/null
+	size0=$(file_size "$cow")
+
+	log "filler: leave 64 MiB of what was free at the snapshot; delete victim.stamp"
+	fallocate -l $(($(avail_mib "$MNT_ORIGIN") - 64))M "$MNT_ORIGIN/filler" || fail "fallocate filler"
+	rm "$MNT_ORIGIN/victim.stamp"
+	sync
+	df -B1M "$MNT_ORIGIN"
+
+	log "refusals"
+	expect_fail_errno ENOENT "$WORK/e1" bsnapctl expand-cow-file 8 $((minor + 1))
+	echo x >"$MNT_ORIGIN/other"
+	expect_fail_errno EINVAL "$WORK/e2" bsnapctl expand-cow-file 8 "$minor" "$MNT_ORIGIN/other"
+	expect_fail_errno ENOSPC "$WORK/e3" bsnapctl expand-cow-file $(($(avail_mib "$MNT_ORIGIN") + 64)) "$minor"
+	assert_eq "$(file_size "$cow")" "$size0" "CoW file size after a refused growth"
+
+	grow=$(($(avail_mib "$MNT_ORIGIN") - 8))
+	log "grow by $grow MiB: about 48 MiB of it held victim.stamp at the snapshot instant"
+	free0=$(cow_free "$minor")
+	run_cmd "$WORK/grow" bsnapctl expand-cow-file "$grow" "$minor"
+	[ "$RC" = 0 ] || fail "expand-cow-file $grow $minor exited $RC: $(head -1 "$WORK/grow.err")"
+	cat "$WORK/grow.out"
+	wait_event expanded "$minor"
+	free1=$(cow_free "$minor")
+	usable=$(((free1 - free0) / MiB))
+	log "CoW free: $((free0 / MiB)) -> $((free1 / MiB)) MiB: $usable of the $grow MiB added are usable"
+	assert_eq "$(file_size "$cow")" $((size0 + grow * MiB)) "CoW file size after growth"
+	[ "$usable" -ge 24 ] || fail "only $usable MiB of the added space became usable (the snapshot had at least 40 MiB of it free)"
+	[ "$usable" -le $((grow - 8)) ] ||
+		fail "$usable of $grow MiB usable: blocks in use at the snapshot instant (victim.stamp's) were taken for CoW data"
+	rm -f "$cow" 2>/dev/null && fail "the grown CoW file could be deleted (not pinned)"
+	truncate -s 0 "$cow" 2>/dev/null && fail "the grown CoW file could be truncated (not pinned)"
+
+	log "rewrite all of data.stamp: more than the file first held"
+	stamp fill-file "$MNT_ORIGIN/data.stamp" --gen 2 || fail "origin writes failed"
+	sync
+	snap_json "$minor"
+	log "info: $(tr -d '\n' <"$WORK/info.json")"
+	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after the rewrite"
+	used=$(json_get "$WORK/info.json" cow_used_bytes)
+	[ "$used" -gt "$size0" ] || fail "only $used bytes of the CoW file in use: the test did not need the growth"
+	check_image "after growth and rewrite"
+
+	log "umount and mount: the grown file is found again"
+	umount_fs "$MNT_ORIGIN"
+	mount_fs "$dev" "$MNT_ORIGIN"
+	snap_json "$minor"
+	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after remount"
+	assert_eq "$(json_get "$WORK/info.json" state_bits)" 3 "state after remount (snapshot, active)"
+	stamp verify-file "$MNT_ORIGIN/data.stamp" --gen 2 || fail "the origin lost writes"
+
+	log "umount, rmmod, insmod, reload-snapshot, mount, expand-cow-file 0"
+	umount_fs "$MNT_ORIGIN"
+	unload_module
+	snap_load
+	run_cmd "$WORK/reload" bsnapctl reload-snapshot "$dev" cow "$minor"
+	[ "$RC" = 0 ] || fail "reload-snapshot of the grown file exited $RC: $(head -1 "$WORK/reload.err")"
+	wait_for_node "$img" || fail "$img did not come back after reload"
+	mount_fs "$dev" "$MNT_ORIGIN"
+	run_cmd "$WORK/rename" bsnapctl expand-cow-file 0 "$minor"
+	[ "$RC" = 0 ] || fail "expand-cow-file 0 $minor exited $RC: $(head -1 "$WORK/rename.err")"
+	cat "$WORK/rename.out"
+	snap_json "$minor"
+	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after reload"
+	assert_eq "$(json_get "$WORK/info.json" falloc_size)" $((size0 + grow * MiB)) "falloc_size after reload"
+	check_image "after reload"
+	log "more writes after the reload go to the named space"
+	stamp fill-file "$MNT_ORIGIN/more.stamp" --size 8M --gen 1 || fail "origin writes failed"
+	sync
+	snap_json "$minor"
+	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after writes following the reload"
+
+	log "incremental mode refuses to grow"
+	run_cmd "$WORK/ti" bsnapctl transition-to-incremental "$minor"
+	[ "$RC" = 0 ] || fail "transition-to-incremental exited $RC"
+	expect_fail_errno EINVAL "$WORK/e4" bsnapctl expand-cow-file 8 "$minor" "$cow"
+
+	snap_destroy "$minor"
+	rm -f "$cow" "$MNT_ORIGIN/other" "$MNT_ORIGIN/filler" "$MNT_ORIGIN/more.stamp"
+	umount_fs "$MNT_ORIGIN"
+	fsck_n "$fs" "$dev" >"$WORK/fsck.out" 2>&1 || { cat "$WORK/fsck.out"; fail "fsck -n of the origin"; }
+	minor=$((minor + 1))
+done
+log "events: $(tr '\n' ';' <"$WORK/events.log")"
+snap_unload
