@@ -9,12 +9,13 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
-#include <uapi/bsnap.h>
 
 #include "cow_slots.h"
 
-void cow_slots_init(struct cow_slots *s, u64 base_end, u64 next, u64 used)
+void cow_slots_init(struct cow_slots *s, u64 base_end, u64 next, u64 used,
+		    unsigned int max_ranges)
 {
+	s->max_ranges = max_ranges;
 	spin_lock_init(&s->lock);
 	s->base_end = base_end;
 	s->next = next;
@@ -102,6 +103,8 @@ int cow_slots_add(struct cow_slots *s, const struct cow_slot_range *add,
 	*added = 0;
 	if (!nr)
 		return 0;
+	if (!s->max_ranges)
+		return -EOPNOTSUPP;
 	/*
 	 * Spent slots are kept too: the image reads every usable slot as
 	 * zeros (cow_slots_usable()), whether it holds data yet or not.
@@ -128,9 +131,9 @@ int cow_slots_add(struct cow_slots *s, const struct cow_slot_range *add,
 			all[m - 1].end = max(all[m - 1].end, all[i].end);
 			continue;
 		}
-		if (m == BSNAP_MAX_COW_RANGES) {
+		if (m == s->max_ranges) {
 			pr_warn("CoW file: more than %u usable ranges, the rest stays unused\n",
-				BSNAP_MAX_COW_RANGES);
+				s->max_ranges);
 			break;
 		}
 		all[m++] = all[i];
@@ -161,6 +164,18 @@ bool cow_slots_check_low(struct cow_slots *s, unsigned int n)
 		s->low_reported = true;
 	spin_unlock(&s->lock);
 	return fire;
+}
+
+unsigned int cow_slots_export(struct cow_slots *s, struct cow_slot_range *out,
+			      unsigned int max)
+{
+	unsigned int n;
+
+	spin_lock(&s->lock);
+	n = min(max, s->nr_ranges);
+	memcpy(out, s->ranges, n * sizeof(*out));
+	spin_unlock(&s->lock);
+	return n;
 }
 
 bool cow_slots_usable(struct cow_slots *s, u64 slot)

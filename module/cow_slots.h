@@ -20,13 +20,11 @@
  * named, whether it holds data yet or not: the snapshot's filesystem had it
  * free, and the image must not change as CoW data lands there.
  *
- * Usable ranges are not saved in the CoW file: after a reload only the
- * created space beyond the cursor is usable, and the added slots read from
- * the device, until userspace names the added space again (bsnapd does it
- * after each reload).
+ * Usable ranges are saved in the CoW file's table (cow_store.c), so that a
+ * reload knows them again.
  *
  * The CoW worker allocates; a control ioctl adds ranges. Memory is bounded
- * by BSNAP_MAX_COW_RANGES ranges.
+ * by the ranges the CoW file's table holds (BSNAP_COW_RANGES_BYTES).
  */
 #ifndef BSNAP_COW_SLOTS_H
 #define BSNAP_COW_SLOTS_H
@@ -55,13 +53,15 @@ struct cow_slots {
 	u64 used;		/* slots holding data */
 	u64 avail;		/* usable slots not spent */
 	bool low_reported;	/* "cow-low" sent since capacity last grew */
+	unsigned int max_ranges; /* what the CoW file's table holds */
 };
 
 /*
  * Slots [1, @base_end) are the created space; [1, @next) are spent, @used of
- * them hold data. No added range is usable yet.
+ * them hold data. No added range is usable yet; at most @max_ranges will be.
  */
-void cow_slots_init(struct cow_slots *s, u64 base_end, u64 next, u64 used);
+void cow_slots_init(struct cow_slots *s, u64 base_end, u64 next, u64 used,
+		    unsigned int max_ranges);
 void cow_slots_free(struct cow_slots *s);
 
 /*
@@ -85,6 +85,13 @@ int cow_slots_add(struct cow_slots *s, const struct cow_slot_range *add,
  * cow_slots_add() brings it below.
  */
 bool cow_slots_check_low(struct cow_slots *s, unsigned int n);
+
+/*
+ * Copy up to @max usable ranges to @out; returns how many. Callers serialize
+ * with cow_slots_add().
+ */
+unsigned int cow_slots_export(struct cow_slots *s, struct cow_slot_range *out,
+			      unsigned int max);
 
 /* True if @slot was named usable (it reads as zeros in the image). */
 bool cow_slots_usable(struct cow_slots *s, u64 slot);

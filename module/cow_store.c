@@ -43,11 +43,12 @@ static void cow_slots_reset(struct cow_store *cs, u64 next, u64 used)
 {
 	cow_slots_free(&cs->slots);
 	cow_slots_init(&cs->slots, cow_slot_end(cs, cs->grown_off), next,
-		       used);
+		       used, cs->ranges_len / sizeof(struct bsnap_cow_range_disk));
 }
 
-static u64 cow_layout(struct cow_store *cs)
+static u64 cow_layout(struct cow_store *cs, u32 version)
 {
+	cs->version = version;
 	cs->bitmap_off = BSNAP_COW_HEADER_SIZE;
 	cs->bitmap_len = round_up(DIV_ROUND_UP(cs->nr_blocks, 8),
 				  BSNAP_COW_BLOCK_SIZE);
@@ -56,7 +57,9 @@ static u64 cow_layout(struct cow_store *cs)
 							   COW_INDEX_PER_PAGE),
 					      8),
 				 BSNAP_COW_BLOCK_SIZE);
-	cs->index_off = cs->valid_off + cs->valid_len;
+	cs->ranges_off = cs->valid_off + cs->valid_len;
+	cs->ranges_len = version >= 3 ? BSNAP_COW_RANGES_BYTES : 0;
+	cs->index_off = cs->ranges_off + cs->ranges_len;
 	cs->index_len = cow_index_region_bytes(cs->nr_blocks);
 	cs->data_off = cs->index_off + cs->index_len;
 	return cs->data_off;
@@ -79,7 +82,7 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
 	cs->seqid = seqid;
 	memcpy(cs->uuid, uuid, BSNAP_UUID_SIZE);
-	meta_end = cow_layout(cs);
+	meta_end = cow_layout(cs, BSNAP_COW_VERSION);
 
 	if (!size)
 		size = max_t(u64, div_u64((u64)device_sectors << SECTOR_SHIFT, 10),
@@ -155,7 +158,7 @@ static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
 {
 	memset(h, 0, BSNAP_COW_HEADER_SIZE);
 	h->magic = cpu_to_le64(BSNAP_COW_MAGIC);
-	h->version = cpu_to_le32(BSNAP_COW_VERSION);
+	h->version = cpu_to_le32(cs->version);
 	h->flags = cpu_to_le32(flags);
 	h->header_size = cpu_to_le32(BSNAP_COW_HEADER_SIZE);
 	h->block_size = cpu_to_le32(BSNAP_COW_BLOCK_SIZE);
@@ -175,8 +178,16 @@ static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
 	h->valid_len = cpu_to_le64(cs->valid_len);
 	h->probe_crc = cpu_to_le32(cs->probe_crc);
 	h->bitmap_crc = cpu_to_le32(cs->bitmap_crc);
+	if (cs->version == 2) {
+		h->crc = cpu_to_le32(cow_crc32(h, BSNAP_COW_HEADER_V2_BYTES));
+		return;
+	}
 	h->grown_off = cpu_to_le64(cs->grown_off);
 	h->data_blocks = cpu_to_le64(cow_slots_used(&cs->slots));
+	h->ranges_off = cpu_to_le64(cs->ranges_off);
+	h->ranges_len = cpu_to_le64(cs->ranges_len);
+	h->nr_ranges = cpu_to_le32(cs->nr_ranges);
+	h->ranges_crc = cpu_to_le32(cs->ranges_crc);
 	h->crc = cpu_to_le32(cow_crc32(h, sizeof(*h)));
 }
 
@@ -263,7 +274,7 @@ int cow_store_probe(struct cow_store *cs)
 }
 
 /* The header read back must describe exactly the layout of @cs. */
-static int cow_check_header(const struct cow_store *cs,
+static int cow_check_header(struct cow_store *cs,
 			    const struct bsnap_cow_header *h)
 {
 	struct bsnap_cow_header copy = *h;
@@ -278,6 +289,13 @@ static int cow_check_header(const struct cow_store *cs,
 						    sizeof(copy)))
 		return -EBADMSG;
 	used = le64_to_cpu(h->data_used);
+	cow_layout(cs, version);
+	if (version >= 3 &&
+	    (le64_to_cpu(h->ranges_off) != cs->ranges_off ||
+	     le64_to_cpu(h->ranges_len) != cs->ranges_len ||
+	     le32_to_cpu(h->nr_ranges) >
+		     cs->ranges_len / sizeof(struct bsnap_cow_range_disk)))
+		return -EBADMSG;
 	grown_off = version == 2 ? size : le64_to_cpu(h->grown_off);
 	blocks = version == 2 ? used : le64_to_cpu(h->data_blocks);
 	if (le32_to_cpu(h->header_size) != BSNAP_COW_HEADER_SIZE ||
@@ -323,6 +341,8 @@ static int cow_read_header(struct cow_store *cs, u32 *flags)
 			cs->grown_off = le64_to_cpu(h->grown_off);
 			cow_slots_reset(cs, le64_to_cpu(h->data_used) + 1,
 					le64_to_cpu(h->data_blocks));
+			cs->nr_ranges = le32_to_cpu(h->nr_ranges);
+			cs->ranges_crc = le32_to_cpu(h->ranges_crc);
 		}
 		cs->probe_crc = le32_to_cpu(h->probe_crc);
 		cs->bitmap_crc = le32_to_cpu(h->bitmap_crc);
@@ -382,6 +402,81 @@ static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
 	return 0;
 }
 
+/* Write the usable-space table; the header written next names it. */
+static int cow_store_write_ranges(struct cow_store *cs)
+{
+	struct bsnap_cow_range_disk *disk;
+	struct cow_slot_range *r;
+	unsigned int i, n, max;
+	size_t len;
+	int ret;
+
+	max = cs->ranges_len / sizeof(*disk);
+	disk = vzalloc(cs->ranges_len);
+	r = kvmalloc_array(max, sizeof(*r), GFP_KERNEL);
+	if (!disk || !r) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	n = cow_slots_export(&cs->slots, r, max);
+	for (i = 0; i < n; i++) {
+		disk[i].off = cpu_to_le64(cow_store_slot_off(cs, r[i].first));
+		disk[i].len = cpu_to_le64((r[i].end - r[i].first) *
+					  BSNAP_COW_BLOCK_SIZE);
+	}
+	len = round_up(n * sizeof(*disk), BSNAP_COW_BLOCK_SIZE);
+	ret = len ? cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->ranges_off,
+				     disk, len) : 0;
+	if (!ret) {
+		cs->nr_ranges = n;
+		cs->ranges_crc = cow_crc32(disk, n * sizeof(*disk));
+	}
+out:
+	kvfree(r);
+	vfree(disk);
+	return ret;
+}
+
+/* Reload: the usable-space table the header names. */
+static int cow_load_ranges(struct cow_store *cs)
+{
+	struct bsnap_cow_range_disk *disk;
+	struct cow_slot_range *r;
+	unsigned int i, n = cs->nr_ranges;
+	u64 added;
+	int ret;
+
+	if (!n)
+		return 0;
+	disk = cow_read_region(cs, cs->ranges_off,
+			       round_up(n * sizeof(*disk),
+					BSNAP_COW_BLOCK_SIZE));
+	if (IS_ERR(disk))
+		return PTR_ERR(disk);
+	ret = cow_crc32(disk, n * sizeof(*disk)) == cs->ranges_crc ? 0 :
+								    -EBADMSG;
+	r = ret ? NULL : kvmalloc_array(n, sizeof(*r), GFP_KERNEL);
+	if (!ret && !r)
+		ret = -ENOMEM;
+	for (i = 0; !ret && i < n; i++) {
+		u64 off = le64_to_cpu(disk[i].off);
+		u64 end = off + le64_to_cpu(disk[i].len);
+
+		if (off < cs->grown_off || end < off || end > cs->cf->size) {
+			ret = -EBADMSG;
+			break;
+		}
+		r[i].first = cow_slot_from(cs, off);
+		r[i].end = cow_slot_end(cs, end);
+	}
+	if (!ret)
+		ret = cow_slots_add(&cs->slots, r, n,
+				    cow_slot_end(cs, cs->cf->size), &added);
+	kvfree(r);
+	vfree(disk);
+	return ret;
+}
+
 struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 				 bool snapshot, u64 cache_bytes, u32 probe_crc,
 				 struct cbt_map *cbt, u64 *seqid, u8 *uuid)
@@ -398,7 +493,6 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 	cs->device_sectors = device_sectors;
 	cs->nr_blocks = DIV_ROUND_UP_ULL(device_sectors,
 					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
-	cow_layout(cs);
 	ret = cow_read_header(cs, &flags);
 	if (!ret)
 		ret = cow_check_flags(cs, flags, snapshot, probe_crc);
@@ -418,6 +512,8 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 		goto err;
 	if (snapshot) {
 		ret = cow_load_index(cs, cache_bytes);
+		if (!ret)
+			ret = cow_load_ranges(cs);
 		if (ret)
 			goto err;
 	} else {
@@ -449,6 +545,11 @@ void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
 
 int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow)
 {
+	if (!cs->ranges_len) {
+		pr_err("CoW file of format version %u has no usable-space table: it cannot grow\n",
+		       cs->version);
+		return -EOPNOTSUPP;
+	}
 	return cow_file_grow(cs->cf, f, grow);
 }
 
@@ -480,7 +581,7 @@ int cow_store_add_usable(struct cow_store *cs,
 			    &slots);
 	kvfree(r);
 	*added = slots * BSNAP_COW_BLOCK_SIZE;
-	return ret;
+	return ret ?: cow_store_write_ranges(cs);
 }
 
 u64 cow_store_free_bytes(struct cow_store *cs)

@@ -28,7 +28,10 @@ struct cow_store {
 	u64 nr_blocks;		/* device blocks tracked */
 	sector_t device_sectors;
 	u64 bitmap_off, bitmap_len;
+	u32 version;		/* of the format (uapi/bsnap_cow.h) */
 	u64 valid_off, valid_len;	/* index-valid bitmap */
+	u64 ranges_off, ranges_len;	/* usable-space table (version 3) */
+	u32 nr_ranges, ranges_crc;	/* of the table on disk */
 	u64 index_off, index_len;
 	u64 data_off;
 	u64 grown_off;		/* file bytes from here on were added after
@@ -127,8 +130,9 @@ int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow);
  * Make the byte ranges @ranges[0, @nr) of the file usable for data: space
  * added after the snapshot that the snapshot's filesystem had free (see
  * cow_slots.h). Ranges must be multiples of 512 (-EINVAL); parts outside
- * the added space or already spent are ignored. *@added: bytes that became
- * usable. Control mutex held.
+ * the added space are ignored. *@added: bytes that became available. Then
+ * write the usable-space table; the caller writes the header after it.
+ * -EOPNOTSUPP for a version 2 file (no table). Control mutex held.
  */
 int cow_store_add_usable(struct cow_store *cs,
 			 const struct bsnap_cow_range *ranges,

@@ -149,11 +149,25 @@ int tracer_cow_usable(struct bsnap_cow_usable *arg)
 		kvfree(ranges);
 		return -EFAULT;
 	}
+	/* The table, then the header that names it: under the seal mutex. */
+	mutex_lock(&t->seal_mutex);
 	ret = cow_store_add_usable(t->store, ranges, arg->nr_ranges,
 				   &arg->added_bytes);
+	if (!ret)
+		ret = cow_store_write_meta(t->store, t->cbt,
+					   tracer_cow_flags(t) |
+					   (t->sealed ? BSNAP_COW_CLEAN : 0),
+					   false);
+	mutex_unlock(&t->seal_mutex);
 	kvfree(ranges);
-	if (ret)
+	if (ret) {
+		/* A reload could not trust the table: fail loudly now. */
+		pr_err("bsnap%u: cannot record the CoW file's usable space (%d)\n",
+		       t->minor, ret);
+		if (ret != -EINVAL && ret != -EOPNOTSUPP && ret != -ENOMEM)
+			tracer_set_error(t, ret);
 		return ret;
+	}
 	arg->free_bytes = cow_store_free_bytes(t->store);
 	pr_info("bsnap%u: %llu bytes of the CoW file's added space are usable now, %llu bytes free for CoW data\n",
 		t->minor, arg->added_bytes, arg->free_bytes);

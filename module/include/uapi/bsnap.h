@@ -112,8 +112,10 @@ struct bsnap_info {
  *    data. Naming a block that was in use corrupts the snapshot: the caller
  *    vouches for what it names.
  *
- * With @grow_bytes 0, EXPAND_COW only reports @grown_off and @file_size (to
- * name usable space again after a reload, which forgets it).
+ * The module saves the usable ranges in the CoW file (a reload knows them
+ * again) and reads them as zeros in the image from the moment they are
+ * named. With @grow_bytes 0, EXPAND_COW only reports @grown_off and
+ * @file_size (to name space that a failed or interrupted growth left).
  * The caller opens the CoW file (read-only: it is immutable while in use) and
  * passes the fd; the filesystem must be mounted read-write.
  */
@@ -144,8 +146,7 @@ struct bsnap_cow_usable {
 	__u32 reserved;    /* must be zero */
 	__u64 ranges;      /* user pointer to nr_ranges struct bsnap_cow_range:
 			    * space the snapshot's filesystem had free; parts
-			    * outside [grown_off, file_size) or already used
-			    * are ignored
+			    * outside [grown_off, file_size) are ignored
 			    */
 	__u64 added_bytes; /* out: space that became usable now */
 	__u64 free_bytes;  /* out: CoW data the file can still take */

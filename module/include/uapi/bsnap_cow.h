@@ -12,6 +12,12 @@
  *                            (4 KiB, 512 entries) holds written entries;
  *                            a clear page reads as all zeros whatever the
  *                            disk holds (the index region is never zeroed)
+ *   [ranges_off, +ranges_len) (version 3) usable-space table: nr_ranges
+ *                            struct bsnap_cow_range_disk, sorted: the parts
+ *                            of [grown_off, file_size) that the snapshot's
+ *                            filesystem had free, which may take data (the
+ *                            rest of that space may hold the snapshot's data
+ *                            and is never written); crc in ranges_crc
  *   [index_off, +index_len)  snapshot index: one __le64 per device block,
  *                            0 = not copied, n = the block's data is at
  *                            data_off + (n - 1) * block_size
@@ -90,7 +96,20 @@ struct bsnap_cow_header {
 			       * snapshot instant (= file_size if none)
 			       */
 	__le64 data_blocks;   /* slots holding data (v2: data_used) */
+	__le64 ranges_off;    /* usable-space table */
+	__le64 ranges_len;    /* bytes reserved for it */
+	__le32 nr_ranges;     /* entries in use */
+	__le32 ranges_crc;    /* zlib crc32() of those entries */
 };
+
+/* An entry of the usable-space table: file bytes [off, off + len). */
+struct bsnap_cow_range_disk {
+	__le64 off;
+	__le64 len;
+};
+
+/* Bytes reserved for the usable-space table in version 3 files. */
+#define BSNAP_COW_RANGES_BYTES (256 * 1024)
 
 /* Bytes of the header struct a version covers (and its crc). */
 #define BSNAP_COW_HEADER_V2_BYTES 160
