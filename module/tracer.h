@@ -9,6 +9,7 @@
  *   tracer_seal.c   write intent: the CoW header is CLEAN only while sealed
  *   tracer_expand.c growing the CoW file of a running snapshot
  *   cow_store.c     where CoW data and metadata live (snapshot mode)
+ *   cow_slots.c     which data slots may take CoW data, and which is next
  *   cow_pipeline.c  copy-before-write of held writes
  *   snap_dev.c      the read-only image /dev/bsnapN
  */
