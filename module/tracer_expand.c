@@ -16,6 +16,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -133,6 +134,7 @@ int tracer_expand_cow(struct bsnap_expand_cow *arg)
 int tracer_cow_usable(struct bsnap_cow_usable *arg)
 {
 	struct bsnap_cow_range *ranges;
+	unsigned int noio;
 	struct tracer *t;
 	int ret;
 
@@ -149,7 +151,12 @@ int tracer_cow_usable(struct bsnap_cow_usable *arg)
 		kvfree(ranges);
 		return -EFAULT;
 	}
-	/* The table, then the header that names it: under the seal mutex. */
+	/*
+	 * The table, then the header that names it: under the seal mutex.
+	 * No allocation in there may recurse into I/O: a write held while
+	 * the device is sealed waits for this mutex.
+	 */
+	noio = memalloc_noio_save();
 	mutex_lock(&t->seal_mutex);
 	ret = cow_store_add_usable(t->store, ranges, arg->nr_ranges,
 				   &arg->added_bytes);
@@ -159,6 +166,7 @@ int tracer_cow_usable(struct bsnap_cow_usable *arg)
 					   (t->sealed ? BSNAP_COW_CLEAN : 0),
 					   false);
 	mutex_unlock(&t->seal_mutex);
+	memalloc_noio_restore(noio);
 	kvfree(ranges);
 	if (ret) {
 		/* A reload could not trust the table: fail loudly now. */
