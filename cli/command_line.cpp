@@ -74,19 +74,14 @@ class parsed_args {
 
     bool flag(const char* name) const { return values_.count(name) && values_[name].as<bool>(); }
 
-    // A positional size; a bare number counts in default_unit.
+    // A positional size; a bare number counts in default_unit. 0 is allowed.
     std::uint64_t size_at(std::size_t index, std::uint64_t default_unit) const {
         const std::string& arg = positionals_.at(index);
-        std::uint64_t value = 0;
         try {
-            value = parse_size(arg, default_unit);
+            return parse_size(arg, default_unit);
         } catch (const size_error& e) {
             throw usage_error(spec_.name, std::string(spec_.required.at(index)) + ": " + e.what());
         }
-        if (value == 0)
-            throw usage_error(spec_.name, std::string(spec_.required.at(index)) + " must not be 0",
-                              EINVAL);
-        return value;
     }
 
     // Bytes; a bare number counts in default_unit.
@@ -340,9 +335,19 @@ const std::vector<command_spec>& command_specs() {
          "grow the CoW file of a running snapshot",
          "Adds <size> (MiB, or a number with K, M, G or T) to the CoW file of the\n"
          "snapshot <minor> while it is in use, so that it does not fill up. The\n"
-         "filesystem must be mounted read-write and have the space. <cow> is the CoW\n"
-         "file's path from here (default: the path the module reports, from setup).\n"
-         "bsnapd does this by itself when the module reports the file running low.",
+         "filesystem (ext4 or xfs) must be mounted read-write and have the space.\n"
+         "\n"
+         "The new space takes CoW data only where the snapshot's filesystem had it\n"
+         "free at the snapshot instant: space freed since (a file deleted after the\n"
+         "snapshot) still holds data the snapshot needs. bsnapctl finds it by mounting\n"
+         "/dev/bsnap<minor> read-only where nothing else sees it and asking its free\n"
+         "space (GETFSMAP), and prints how much of the new space became usable.\n"
+         "\n"
+         "<size> 0 grows nothing: it only names the usable parts of space added\n"
+         "before, which a reload forgets. <cow> is the CoW file's path from here\n"
+         "(default: the path the module reports, found under the device's mount\n"
+         "point after a reload). bsnapd does this by itself when the module reports\n"
+         "the file running low.",
          0,
          {"size", "minor"},
          {"cow"},

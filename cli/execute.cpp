@@ -4,6 +4,8 @@
 #include "status.hpp"
 
 #include <bsnap/control_device.hpp>
+#include <bsnap/cow_growth.hpp>
+#include <bsnap/cow_location.hpp>
 #include <bsnap/device_info_json.hpp>
 #include <bsnap/device_info_text.hpp>
 #include <bsnap/errors.hpp>
@@ -11,6 +13,7 @@
 #include <bsnap/proc_info.hpp>
 #include <bsnap/version.hpp>
 #include <cerrno>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 namespace bsnap::ctl {
@@ -136,10 +139,15 @@ void run(const reconfigure_command& cmd, std::ostream&) {
     control_device().reconfigure(cmd.minor, cmd.cache_size);
 }
 
-void run(const expand_cow_file_command& cmd, std::ostream&) {
+void run(const expand_cow_file_command& cmd, std::ostream& out) {
     control_device ctl;
-    std::string cow = cmd.cow.empty() ? ctl.info(cmd.minor).cow_path : cmd.cow;
-    ctl.expand_cow(cmd.minor, cow, cmd.grow_bytes);
+    std::filesystem::path cow =
+        cmd.cow.empty() ? locate_cow_file(ctl.info(cmd.minor)) : std::filesystem::path(cmd.cow);
+    cow_growth_result result = grow_cow_file(ctl, cmd.minor, cow, cmd.grow_bytes);
+    // Space left out is not an error, but worth knowing.
+    for (const std::string& note : result.notes)
+        std::cerr << "bsnapctl: " << cmd.name << ": " << note << "\n";
+    out << describe(result, cmd.minor) << "\n";
 }
 
 } // namespace

@@ -41,7 +41,7 @@ int run(const options& opts) {
     keeper.start();
     if (opts.mode == run_mode::sync_once)
         return keeper.sync("sync-once") ? 0 : 1;
-    return run_event_loop(keeper, opts.interval);
+    return run_event_loop(keeper, opts.interval, opts.cow_grow);
 }
 
 } // namespace

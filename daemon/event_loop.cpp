@@ -3,6 +3,7 @@
 #include "log.hpp"
 
 #include <bsnap/errors.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstring>
 #include <libmount/libmount.h>
@@ -41,9 +42,10 @@ constexpr std::uint64_t settle_usec = 200'000;
 
 class event_loop {
   public:
-    event_loop(state_keeper& keeper, std::chrono::seconds interval)
-        : keeper_(keeper),
-          interval_usec_(static_cast<std::uint64_t>(interval.count()) * 1'000'000) {
+    event_loop(state_keeper& keeper, std::chrono::seconds interval,
+               const cow_grow_options& cow_grow)
+        : keeper_(keeper), interval_usec_(static_cast<std::uint64_t>(interval.count()) * 1'000'000),
+          cow_grow_(cow_grow), cow_grow_actions_(system_cow_grow_actions()) {
         sd_event* e = nullptr;
         check(sd_event_default(&e), "sd_event_default");
         event_.reset(e);
@@ -175,17 +177,41 @@ class event_loop {
         if (!error.empty() && error != "0")
             text += ", error " + error;
         if (event == "cow-low")
-            // The module cannot grow a CoW file safely yet (docs/bsnapd.md):
-            // say loudly that the snapshot is about to fail, while there is
-            // still time to finish reading it.
-            log_warning(text +
-                        ": the CoW file is 75 % full; the snapshot fails when it fills "
-                        "(finish reading /dev/bsnap" +
-                        property("BSNAP_MINOR") + " or take it again with a larger -f)");
+            self->on_cow_low(text, property("BSNAP_MINOR"));
+        else if (event == "expanded")
+            log_info(text + ": CoW file grown");
         else
             log_info(text);
         self->schedule_sync("event " + event);
         return 0;
+    }
+
+    // The CoW file of a snapshot is 75 % full: grow it, or say loudly that
+    // the snapshot is about to fail while there is still time to finish
+    // reading it. The module sends the event again once a grown file is
+    // 75 % full.
+    void on_cow_low(const std::string& text, const std::string& minor_text) {
+        if (!cow_grow_.enabled) {
+            log_warning(text +
+                        ": the CoW file is 75 % full; the snapshot fails when it fills "
+                        "(finish reading /dev/bsnap" +
+                        minor_text +
+                        ", run bsnapctl expand-cow-file, or take it again with a "
+                        "larger -f; bsnapd runs with --no-cow-grow)");
+            return;
+        }
+        log_info(text + ": the CoW file is 75 % full, growing it");
+        unsigned minor = 0;
+        auto [end, ec] =
+            std::from_chars(minor_text.data(), minor_text.data() + minor_text.size(), minor);
+        if (ec != std::errc() || end != minor_text.data() + minor_text.size()) {
+            log_warning(text + ": no valid minor in the event ('" + minor_text +
+                        "'): the CoW file is not grown");
+            return;
+        }
+        // In the loop itself: it takes a mount and a few ioctls, and events
+        // meanwhile wait in the monitor's socket.
+        grow_on_cow_low(minor, cow_grow_, cow_grow_actions_);
     }
 
     static int on_mount(sd_event_source*, int, uint32_t, void* data) {
@@ -219,6 +245,8 @@ class event_loop {
 
     state_keeper& keeper_;
     std::uint64_t interval_usec_;
+    cow_grow_options cow_grow_;
+    cow_grow_actions cow_grow_actions_;
     std::string pending_reason_;
     event_ptr event_;                 // destroyed last
     mount_monitor_ptr mount_monitor_; // outlives the source watching its fd
@@ -228,8 +256,9 @@ class event_loop {
 
 } // namespace
 
-int run_event_loop(state_keeper& keeper, std::chrono::seconds interval) {
-    event_loop loop(keeper, interval);
+int run_event_loop(state_keeper& keeper, std::chrono::seconds interval,
+                   const cow_grow_options& cow_grow) {
+    event_loop loop(keeper, interval, cow_grow);
     return loop.run();
 }
 

@@ -26,6 +26,11 @@ po::options_description describe() {
         "wait", po::value<unsigned>()->value_name("SEC")->default_value(30),
         "reload: wait this long for missing devices to appear")("no-modprobe",
                                                                 "reload: do not load the module")(
+        "no-cow-grow", "do not grow a snapshot's CoW file when it runs low")(
+        "cow-grow-percent", po::value<unsigned>()->value_name("N")->default_value(50),
+        "grow a CoW file that runs low by N % of its size")(
+        "cow-min-free-percent", po::value<unsigned>()->value_name("N")->default_value(10),
+        "never grow a CoW file so far that its filesystem has less than N % available")(
         "version,V", "print the version")("help,h", "show this help");
     return d;
 }
@@ -73,6 +78,13 @@ options parse_options(const std::vector<std::string>& args, const char* state_fi
     if (o.interval.count() == 0)
         throw usage_error("--interval must be at least 1 second");
     o.modprobe = !values.count("no-modprobe");
+    o.cow_grow.enabled = !values.count("no-cow-grow");
+    o.cow_grow.grow_percent = values["cow-grow-percent"].as<unsigned>();
+    o.cow_grow.min_free_percent = values["cow-min-free-percent"].as<unsigned>();
+    if (o.cow_grow.grow_percent == 0 || o.cow_grow.grow_percent > 1000)
+        throw usage_error("--cow-grow-percent must be in [1, 1000]");
+    if (o.cow_grow.min_free_percent > 99)
+        throw usage_error("--cow-min-free-percent must be in [0, 99]");
     return o;
 }
 

@@ -1,6 +1,7 @@
 // bsnapd's command line.
 //
 //   bsnapd [--state-file PATH] [--interval SEC] [--stale-after SEC]   the daemon
+//          [--no-cow-grow] [--cow-grow-percent N] [--cow-min-free-percent N]
 //   bsnapd --reload [--state-file PATH] [--wait SEC] [--no-modprobe]   at boot
 //   bsnapd --reload-root [--state-file PATH] [--wait SEC] [--no-modprobe]  initramfs
 //   bsnapd --sync-once [--state-file PATH]   one sync of the state file, then exit
@@ -8,6 +9,8 @@
 //
 // The state file defaults to $BSNAP_STATE_FILE, else /var/lib/bsnap/state.json.
 #pragma once
+
+#include "cow_grower.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -26,6 +29,7 @@ struct options {
     std::chrono::seconds stale_after{600}; // report unverified/dormant devices after
     std::chrono::seconds wait{30};         // reload: how long to wait for devices
     bool modprobe = true;
+    cow_grow_options cow_grow; // the daemon, on a cow-low event
 };
 
 class usage_error : public std::runtime_error {

@@ -108,15 +108,29 @@ void control_device::reconfigure(unsigned minor, std::uint64_t cache_size) {
     call(BSNAP_IOC_RECONFIGURE, &arg, minor_context(minor));
 }
 
-void control_device::expand_cow(unsigned minor, const std::filesystem::path& cow,
-                                std::uint64_t grow_bytes) {
-    // Read-only: the file is immutable while the module uses it.
-    unique_fd file = open_fd(cow, O_RDONLY | O_NOFOLLOW);
+cow_expansion control_device::expand_cow(unsigned minor, int cow_fd, std::uint64_t grow_bytes,
+                                         const std::string& cow_name) {
     auto arg = sized<bsnap_expand_cow>();
     arg.minor = minor;
-    arg.fd = file.get();
+    arg.fd = cow_fd;
     arg.grow_bytes = grow_bytes;
-    call(BSNAP_IOC_EXPAND_COW, &arg, minor_context(minor) + " (cow " + cow.string() + ")");
+    call(BSNAP_IOC_EXPAND_COW, &arg, minor_context(minor) + " (cow " + cow_name + ")");
+    return {arg.grown_off, arg.file_size};
+}
+
+cow_usable control_device::add_usable_ranges(unsigned minor,
+                                             std::span<const bsnap_cow_range> ranges) {
+    if (ranges.size() > BSNAP_MAX_COW_RANGES)
+        throw errno_error(E2BIG, minor_context(minor) + ": " + std::to_string(ranges.size()) +
+                                     " usable ranges, at most " +
+                                     std::to_string(BSNAP_MAX_COW_RANGES) + " per call");
+    auto arg = sized<bsnap_cow_usable>();
+    arg.minor = minor;
+    arg.nr_ranges = static_cast<std::uint32_t>(ranges.size());
+    arg.ranges = reinterpret_cast<std::uintptr_t>(ranges.data());
+    call(BSNAP_IOC_COW_USABLE, &arg,
+         minor_context(minor) + " (" + std::to_string(ranges.size()) + " usable ranges)");
+    return {arg.added_bytes, arg.free_bytes};
 }
 
 device_info control_device::info(unsigned minor) {

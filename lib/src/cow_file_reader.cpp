@@ -18,6 +18,8 @@
 namespace bsnap {
 
 static_assert(sizeof(bsnap_cow_header) <= BSNAP_COW_HEADER_SIZE);
+static_assert(offsetof(bsnap_cow_header, grown_off) == BSNAP_COW_HEADER_V2_BYTES,
+              "version 3 appends to the version 2 header");
 
 cow_format_error::cow_format_error(cow_problem problem, const std::string& context)
     : format_error(context), problem_(problem) {}
@@ -211,12 +213,17 @@ std::uint64_t find_bit(const std::uint8_t* bits, std::uint64_t nr_bits, std::uin
 
 } // namespace
 
-std::uint32_t cow_header_crc(std::span<const std::byte> bytes) {
+std::size_t cow_header_bytes(std::uint32_t version) {
+    return version <= 2 ? BSNAP_COW_HEADER_V2_BYTES : sizeof(bsnap_cow_header);
+}
+
+std::uint32_t cow_header_crc(std::span<const std::byte> bytes, std::uint32_t version) {
     std::byte copy[sizeof(bsnap_cow_header)];
-    std::memcpy(copy, bytes.data(), sizeof copy);
+    std::size_t covered = std::min(cow_header_bytes(version), sizeof copy);
+    std::memcpy(copy, bytes.data(), covered);
     std::memset(copy + offsetof(bsnap_cow_header, crc), 0, sizeof(bsnap_cow_header::crc));
-    return static_cast<std::uint32_t>(
-        ::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(copy), sizeof copy));
+    return static_cast<std::uint32_t>(::crc32(
+        ::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(copy), static_cast<uInt>(covered)));
 }
 
 cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string& name) {
@@ -234,11 +241,12 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
         refuse(cow_problem::unsupported_version, name,
                "format version " + num(h.version) + " is newer than this tool reads (" +
                    num(BSNAP_COW_VERSION) + "): upgrade bsnap's tools");
-    if (h.version != BSNAP_COW_VERSION)
+    if (h.version < BSNAP_COW_VERSION_MIN)
         refuse(cow_problem::unsupported_version, name,
-               "unsupported format version " + num(h.version));
+               "unsupported format version " + num(h.version) + " (this tool reads " +
+                   num(BSNAP_COW_VERSION_MIN) + " to " + num(BSNAP_COW_VERSION) + ")");
     h.crc = BSNAP_COW_FIELD(bytes, crc);
-    std::uint32_t crc = cow_header_crc(bytes);
+    std::uint32_t crc = cow_header_crc(bytes, h.version);
     if (h.crc != crc)
         refuse(cow_problem::bad_checksum, name,
                "checksum mismatch (header says " + hex(h.crc) + ", computed " + hex(crc) + ")");
@@ -258,6 +266,14 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
     h.data_off = BSNAP_COW_FIELD(bytes, data_off);
     h.data_used = BSNAP_COW_FIELD(bytes, data_used);
     h.changed_blocks = BSNAP_COW_FIELD(bytes, changed_blocks);
+    if (h.version >= 3) {
+        h.grown_off = BSNAP_COW_FIELD(bytes, grown_off);
+        h.data_blocks = BSNAP_COW_FIELD(bytes, data_blocks);
+    } else {
+        // Version 2 files never grew, and every spent slot holds data.
+        h.grown_off = h.file_size;
+        h.data_blocks = h.data_used;
+    }
 
     auto bad = [&name](const std::string& what) {
         refuse(cow_problem::bad_header, name, "bad header: " + what);
@@ -293,6 +309,12 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
     if (h.data_used > UINT64_MAX / h.block_size)
         bad("data_used " + num(h.data_used) + " blocks");
     check_region(name, "data", h.data_off, h.data_used * h.block_size, end, "index", h.file_size);
+    // Growth adds to the data region, within the file.
+    if (h.grown_off < h.data_off || h.grown_off > h.file_size)
+        bad("grown_off " + num(h.grown_off) + " outside the data region [" + num(h.data_off) +
+            ", " + num(h.file_size) + "]");
+    if (h.data_blocks > h.data_used)
+        bad("data_blocks " + num(h.data_blocks) + " exceeds data_used " + num(h.data_used));
     return h;
 }
 

@@ -128,7 +128,17 @@ TEST_CASE("expand-cow-file takes a size in MiB, a minor and an optional path", "
           expand_cow_file_command{512 * MiB, 2, ""});
     CHECK(parse_as<expand_cow_file_command>({"expand-cow-file", "1G", "0", "/mnt/x/cow"}) ==
           expand_cow_file_command{1ull << 30, 0, "/mnt/x/cow"});
-    CHECK_THAT(refusal({"expand-cow-file", "0", "2"}).what(), StartsWith("size must not be 0"));
+    // 0: grow nothing, name the usable parts of earlier growth again.
+    CHECK(parse_as<expand_cow_file_command>({"expand-cow-file", "0", "2"}) ==
+          expand_cow_file_command{0, 2, ""});
+    CHECK(parse_as<expand_cow_file_command>({"expand-cow-file", "0M", "7", "cow"}) ==
+          expand_cow_file_command{0, 7, "cow"});
+    CHECK(parse_as<expand_cow_file_command>({"expand-cow-file", "4096B", "1"}) ==
+          expand_cow_file_command{4096, 1, ""});
+    CHECK_THAT(refusal({"expand-cow-file", "-1", "2"}).what(), StartsWith("size: "));
+    CHECK_THAT(refusal({"expand-cow-file", "2", "1", "c", "d"}).what(),
+               StartsWith("unexpected argument 'd'"));
+    CHECK_THAT(refusal({"expand-cow-file"}).what(), StartsWith("missing <size>"));
     CHECK_THAT(refusal({"expand-cow-file", "lots", "2"}).what(), StartsWith("size: "));
     CHECK_THAT(refusal({"expand-cow-file", "5"}).what(), StartsWith("missing <minor>"));
     CHECK_THAT(refusal({"expand-cow-file", "5", "300"}).what(), Contains("out of range"));
@@ -205,5 +215,10 @@ TEST_CASE("help texts list every command and the exit status", "[cli]") {
     CHECK_THAT(general, Contains("64 (EX_USAGE)"));
     CHECK_THAT(help_text("setup-snapshot"), Contains("--cow-size"));
     CHECK_THAT(help_text("setup-snapshot"), Contains("Exit status"));
+    // Growth: the new space is used only where the snapshot had it free.
+    CHECK_THAT(
+        help_text("expand-cow-file"),
+        Contains("only where the snapshot's filesystem had it\nfree at the snapshot instant"));
+    CHECK_THAT(help_text("expand-cow-file"), Contains("<size> 0 grows nothing"));
     CHECK_THROWS_AS(help_text("nope"), usage_error);
 }

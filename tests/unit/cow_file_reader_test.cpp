@@ -130,7 +130,7 @@ TEST_CASE("a CoW file with a bad magic is refused", "[cow]") {
     CHECK(refusal(dir / "text") == cow_problem::bad_magic);
 }
 
-TEST_CASE("a CoW file of a newer format version is refused", "[cow]") {
+TEST_CASE("a CoW file of a newer or older format version is refused", "[cow]") {
     temp_directory dir;
     cow_builder cow(device_sectors, {1});
     cow.f.version = BSNAP_COW_VERSION + 1;
@@ -146,6 +146,93 @@ TEST_CASE("a CoW file of a newer format version is refused", "[cow]") {
     cow.seal();
     cow.write(dir / "cow");
     CHECK(refusal(dir / "cow") == cow_problem::unsupported_version);
+
+    cow.f.version = BSNAP_COW_VERSION_MIN - 1;
+    cow.seal();
+    cow.write(dir / "cow");
+    CHECK(refusal(dir / "cow", &message) == cow_problem::unsupported_version);
+    CHECK_THAT(message,
+               Contains("unsupported format version " + std::to_string(BSNAP_COW_VERSION_MIN - 1) +
+                        " (this tool reads " + std::to_string(BSNAP_COW_VERSION_MIN) + " to " +
+                        std::to_string(BSNAP_COW_VERSION) + ")"));
+}
+
+TEST_CASE("a version 2 CoW file is read: grown_off is its size, data_blocks data_used", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {5});
+    cow.f.version = 2;
+    cow.f.data_used = 4;
+    cow.seal();
+    // Bytes past a version 2 header are not part of it: neither its crc
+    // nor grown_off and data_blocks come from them.
+    cow.v2_tail = 0xdeadbeef;
+    cow.write(dir / "cow");
+    cow_file_reader reader(dir / "cow");
+    CHECK(reader.version() == 2);
+    CHECK(reader.grown_off() == cow.f.file_size);
+    CHECK(reader.data_blocks() == 4);
+    CHECK(reader.header().data_used == 4);
+    CHECK(reader.changed(5));
+
+    // Its crc covers 160 bytes: a change inside them is caught.
+    cow.f.data_used = 5;
+    cow.write(dir / "cow");
+    CHECK(refusal(dir / "cow") == cow_problem::bad_checksum);
+}
+
+TEST_CASE("a version 3 CoW file is read with grown_off and data_blocks", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {5, 6});
+    cow.f.file_size += 32 * 4096; // grown by 32 blocks after the snapshot
+    cow.f.grown_off = cow.f.file_size - 32 * 4096;
+    cow.f.data_used = 20; // slots [1, 20] spent, some of the grown ones skipped
+    cow.f.data_blocks = 17;
+    cow.seal();
+    cow.write(dir / "cow");
+    cow_file_reader reader(dir / "cow");
+    CHECK(reader.version() == 3);
+    CHECK(reader.grown_off() == cow.f.file_size - 32 * 4096);
+    CHECK(reader.data_blocks() == 17);
+    CHECK(reader.header().data_used == 20);
+    CHECK(reader.changed_blocks() == 2);
+
+    // A file never grown: grown_off is its size.
+    cow_builder plain(device_sectors, {});
+    plain.write(dir / "plain");
+    CHECK(cow_file_reader(dir / "plain").grown_off() == plain.f.file_size);
+}
+
+TEST_CASE("a version 3 CoW file whose checksum misses its new fields is refused", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(device_sectors, {1});
+    cow.f.grown_off -= 4096; // after seal(): the crc covers the old value
+    cow.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_checksum);
+    CHECK_THAT(message, Contains(": checksum mismatch (header says 0x"));
+
+    cow_builder blocks(device_sectors, {1});
+    blocks.f.data_blocks = 1;
+    blocks.write(dir / "cow");
+    CHECK(refusal(dir / "cow") == cow_problem::bad_checksum);
+}
+
+TEST_CASE("a version 3 CoW file with impossible growth fields is refused", "[cow]") {
+    temp_directory dir;
+    auto refused = [&dir](auto change, const std::string& expected) {
+        cow_builder cow(device_sectors, {1});
+        change(cow.f);
+        cow.seal();
+        cow.write(dir / "cow");
+        std::string message;
+        CHECK(refusal(dir / "cow", &message) == cow_problem::bad_header);
+        CHECK_THAT(message, Contains(expected));
+    };
+    using fields = cow_builder::fields;
+    refused([](fields& f) { f.grown_off = f.file_size + 4096; }, "grown_off ");
+    refused([](fields& f) { f.grown_off = f.data_off - 4096; }, "outside the data region");
+    refused([](fields& f) { f.data_blocks = f.data_used + 1; },
+            "data_blocks 4 exceeds data_used 3");
 }
 
 TEST_CASE("a CoW file whose header checksum does not match is refused", "[cow]") {

@@ -87,6 +87,8 @@ struct cow_builder {
         std::uint64_t data_off = 0;
         std::uint64_t data_used = 0;
         std::uint64_t changed_blocks = 0;
+        std::uint64_t grown_off = 0;   // version 3 only
+        std::uint64_t data_blocks = 0; // version 3 only
     } f;
     std::vector<std::uint8_t> bitmap; // bitmap_len bytes
     std::uint32_t crc = 0;
@@ -101,6 +103,8 @@ struct cow_builder {
         f.data_off = f.index_off + f.index_len;
         f.data_used = 3;
         f.file_size = f.data_off + 16 * 4096;
+        f.grown_off = f.file_size;
+        f.data_blocks = f.data_used;
         bitmap.assign(f.bitmap_len, 0);
         for (std::uint64_t b : changed)
             set(b);
@@ -131,13 +135,30 @@ struct cow_builder {
         h.data_used = htole64(f.data_used);
         h.changed_blocks = htole64(f.changed_blocks);
         h.crc = htole32(with_crc);
+        // A version 2 header ends before these: its bytes there are zero
+        // unless v2_tail says otherwise (the reader must ignore them).
+        if (f.version >= 3) {
+            h.grown_off = htole64(f.grown_off);
+            h.data_blocks = htole64(f.data_blocks);
+        } else {
+            h.grown_off = htole64(v2_tail);
+            h.data_blocks = htole64(v2_tail);
+        }
         return h;
     }
 
-    // crc = zlib crc32 of the struct with crc = 0.
+    std::uint64_t v2_tail = 0;
+
+    // Bytes of the struct the header's version has.
+    std::size_t header_bytes() const {
+        return f.version >= 3 ? sizeof(bsnap_cow_header) : BSNAP_COW_HEADER_V2_BYTES;
+    }
+
+    // crc = zlib crc32 of the version's bytes of the struct with crc = 0.
     void seal() {
         bsnap_cow_header h = raw(0);
-        crc = static_cast<std::uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(&h), sizeof h));
+        crc = static_cast<std::uint32_t>(
+            ::crc32(0L, reinterpret_cast<const Bytef*>(&h), static_cast<uInt>(header_bytes())));
     }
 
     // Writes the file, then cuts it to truncate_to bytes if given.

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 
 namespace bsnap {
@@ -24,6 +25,21 @@ struct module_version {
 };
 
 // setup-snapshot, reload-snapshot, reload-incremental.
+// What EXPAND_COW reports: the file's bytes from grown_off on were added
+// after the snapshot instant (grown_off == file_size: none).
+struct cow_expansion {
+    std::uint64_t grown_off = 0;
+    std::uint64_t file_size = 0;
+    bool operator==(const cow_expansion&) const = default;
+};
+
+// What COW_USABLE reports.
+struct cow_usable {
+    std::uint64_t added_bytes = 0; // became usable with this call
+    std::uint64_t free_bytes = 0;  // CoW data the file can take now
+    bool operator==(const cow_usable&) const = default;
+};
+
 struct setup_params {
     std::string bdev; // block device path
     std::string cow;  // CoW file: absolute for setup, relative to the mount point for reload
@@ -49,10 +65,17 @@ class control_device {
     void transition_to_snapshot(unsigned minor, const std::string& cow,
                                 std::uint64_t fallocate_size = 0);
     void reconfigure(unsigned minor, std::uint64_t cache_size);
-    // Grows the CoW file of snapshot <minor> by grow_bytes (rounded up to 4 KiB);
-    // cow is that file's path as seen from here (opened read-only and checked
-    // by the module against the file it holds).
-    void expand_cow(unsigned minor, const std::filesystem::path& cow, std::uint64_t grow_bytes);
+    // Grows the CoW file of snapshot <minor> by grow_bytes (rounded up to 4 KiB;
+    // 0: only report). cow_fd: that file, open read-only (the module checks
+    // it is the file it holds); cow_name names it in messages. The new space
+    // takes no CoW data until add_usable_ranges() names parts of it.
+    cow_expansion expand_cow(unsigned minor, int cow_fd, std::uint64_t grow_bytes,
+                             const std::string& cow_name);
+    // Names byte ranges of [grown_off, file_size) of the CoW file that the
+    // snapshot's filesystem had free at the snapshot instant (at most
+    // BSNAP_MAX_COW_RANGES): the module then stores CoW data there. Naming a
+    // block that was in use corrupts the snapshot.
+    cow_usable add_usable_ranges(unsigned minor, std::span<const bsnap_cow_range> ranges);
     device_info info(unsigned minor);
     unsigned get_free_minor();
 

@@ -69,19 +69,28 @@ struct cow_header {
     std::uint64_t data_used = 0;
     std::uint64_t changed_blocks = 0;
     std::uint32_t crc = 0;
+    // Version 3; from a version 2 header: file_size and data_used.
+    std::uint64_t grown_off = 0;   // file bytes from here on were added after the snapshot
+    std::uint64_t data_blocks = 0; // data slots holding data (<= data_used)
 
     std::uint64_t device_bytes() const { return device_sectors * 512; }
     bool operator==(const cow_header&) const = default;
 };
 
-// Decodes the on-disk header (at least sizeof(bsnap_cow_header) bytes) and
-// checks it on its own: magic, version, crc, sizes and the layout of the
-// regions within file_size. name: what messages call the file ("CoW file /x").
+// Decodes the on-disk header (at least sizeof(bsnap_cow_header) bytes) of
+// any version from BSNAP_COW_VERSION_MIN to BSNAP_COW_VERSION and checks it
+// on its own: magic, version, crc, sizes and the layout of the regions within
+// file_size. name: what messages call the file ("CoW file /x").
 // Throws cow_format_error. Does not look at CLEAN (the caller decides).
 cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string& name);
 
-// zlib's crc32() of the on-disk header with its crc field taken as zero.
-std::uint32_t cow_header_crc(std::span<const std::byte> bytes);
+// Bytes of the header struct that a version's header has and its crc
+// covers: BSNAP_COW_HEADER_V2_BYTES for version 2, the whole struct for 3.
+std::size_t cow_header_bytes(std::uint32_t version);
+
+// zlib's crc32() of the first cow_header_bytes(version) bytes of the
+// on-disk header, with its crc field taken as zero.
+std::uint32_t cow_header_crc(std::span<const std::byte> bytes, std::uint32_t version);
 
 // A run of consecutive changed blocks.
 struct block_run {
@@ -157,6 +166,9 @@ class cow_file_reader {
     std::uint64_t nr_blocks() const { return header_.nr_blocks; }
     std::uint32_t block_size() const { return header_.block_size; }
     std::uint64_t changed_blocks() const { return header_.changed_blocks; }
+    std::uint32_t version() const { return header_.version; }
+    std::uint64_t grown_off() const { return header_.grown_off; }
+    std::uint64_t data_blocks() const { return header_.data_blocks; }
     // True if O_DIRECT was refused and the file was read through the page cache.
     bool buffered() const { return buffered_; }
 
