@@ -32,11 +32,14 @@ cow_growth_result grow_cow_file(control_device& ctl, unsigned minor,
     unique_fd file = open_fd(cow, O_RDONLY | O_NOFOLLOW);
     const std::uint64_t size_before = file_size_of(file.get(), cow_name);
 
-    // The image first: a file must not grow on a filesystem whose free
-    // space at the snapshot cannot be read.
+    // The module's checks first (a snapshot, its CoW file, not failed):
+    // their errno says more than a missing image would. Then the image: a
+    // file must not grow on a filesystem whose free space at the snapshot
+    // cannot be read.
+    cow_expansion grown = ctl.expand_cow(minor, file.get(), 0, cow_name);
     snapshot_filesystem snapshot("/dev/" BSNAP_DEV_PREFIX + std::to_string(minor));
-
-    cow_expansion grown = ctl.expand_cow(minor, file.get(), grow_bytes, cow_name);
+    if (grow_bytes > 0)
+        grown = ctl.expand_cow(minor, file.get(), grow_bytes, cow_name);
     cow_growth_result result;
     result.file_size = grown.file_size;
     result.grown_off = std::min(grown.grown_off, grown.file_size);
