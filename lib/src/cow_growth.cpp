@@ -7,21 +7,9 @@
 
 #include <algorithm>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <uapi/bsnap.h>
 
 namespace bsnap {
-
-namespace {
-
-std::uint64_t file_size_of(int fd, const std::string& name) {
-    struct stat st;
-    if (::fstat(fd, &st) < 0)
-        throw_errno("stat " + name);
-    return static_cast<std::uint64_t>(st.st_size);
-}
-
-} // namespace
 
 cow_growth_result grow_cow_file(control_device& ctl, unsigned minor,
                                 const std::filesystem::path& cow, std::uint64_t grow_bytes) {
@@ -30,17 +18,21 @@ cow_growth_result grow_cow_file(control_device& ctl, unsigned minor,
     // Read-only: the file is immutable while the module uses it. One
     // descriptor for EXPAND_COW and FIEMAP: both see the same inode.
     unique_fd file = open_fd(cow, O_RDONLY | O_NOFOLLOW);
-    const std::uint64_t size_before = file_size_of(file.get(), cow_name);
 
-    // The image first: a file must not grow on a filesystem whose free
-    // space at the snapshot cannot be read.
+    // The module's checks first (a snapshot, its CoW file, not failed):
+    // their errno says more than a missing image would. Then the image: a
+    // file must not grow on a filesystem whose free space at the snapshot
+    // cannot be read.
+    const cow_expansion before = ctl.expand_cow(minor, file.get(), 0, cow_name);
     snapshot_filesystem snapshot("/dev/" BSNAP_DEV_PREFIX + std::to_string(minor));
-
-    cow_expansion grown = ctl.expand_cow(minor, file.get(), grow_bytes, cow_name);
+    cow_expansion grown = before;
+    if (grow_bytes > 0)
+        grown = ctl.expand_cow(minor, file.get(), grow_bytes, cow_name);
     cow_growth_result result;
     result.file_size = grown.file_size;
     result.grown_off = std::min(grown.grown_off, grown.file_size);
-    result.grown_bytes = grown.file_size > size_before ? grown.file_size - size_before : 0;
+    result.grown_bytes =
+        grown.file_size > before.file_size ? grown.file_size - before.file_size : 0;
     if (result.grown_off == result.file_size)
         return result; // nothing added since the snapshot
 

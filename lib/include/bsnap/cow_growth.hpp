@@ -8,8 +8,9 @@
 // and it mounts read-only without recovery); a block it has free holds
 // nothing the snapshot needs.
 //
-// grow_cow_file() therefore: mounts the image read-only, detached
-// (detached_mount.hpp); grows the file (EXPAND_COW); maps the space added
+// grow_cow_file() therefore: lets the module check the request (EXPAND_COW
+// of 0 bytes); mounts the image read-only, detached (detached_mount.hpp);
+// grows the file (EXPAND_COW); maps the space added
 // since the snapshot instant, [grown_off, file_size), to device bytes
 // (FIEMAP); asks the image's filesystem which of them it has free
 // (GETFSMAP); and names those file ranges to the module (COW_USABLE).
@@ -43,9 +44,10 @@ struct cow_growth_result {
 // Grows the CoW file of snapshot <minor> by grow_bytes (0: grow nothing,
 // only name again the free parts of space added before, which a reload
 // forgets) and makes the parts the snapshot had free usable. cow: the file's
-// path from here. Throws std::system_error: ENOTSUP before growing anything
-// when the image's filesystem is neither ext4 nor xfs; the module's errno
-// (ENOSPC, EINVAL...) from EXPAND_COW; any error after the growth leaves the
+// path from here. Throws std::system_error: the module's errno from
+// EXPAND_COW (ENOENT: no such minor; EINVAL: not a snapshot, not its CoW
+// file, failed; ENOSPC); ENOTSUP before growing anything when the image's
+// filesystem is neither ext4 nor xfs; any error after the growth leaves the
 // file grown but its new space unused (a later call with grow_bytes 0 names
 // it).
 cow_growth_result grow_cow_file(control_device& ctl, unsigned minor,
