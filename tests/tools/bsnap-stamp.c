@@ -1360,13 +1360,17 @@ static uint64_t block_digest(const uint8_t *p, size_t n)
  * xxh64 of all bytes (printed with the length), and optionally one xxh64 per
  * 4 KiB block: --blocks-out F saves them, --blocks-check F compares against a
  * saved list and names the blocks that changed, with what they hold now.
+ * With --blocks-check, --zero-ranges F names sectors that may have turned to
+ * zeros (a snapshot's free space after CoW growth): a changed block wholly in
+ * them that now reads as zeros is counted as zeroed, not as changed.
  */
 static int cmd_checksum(struct opts *o)
 {
 	struct target t;
 	struct xxh64 x;
-	uint64_t len, nblocks, changed = 0, first = UINT64_MAX, last = 0;
+	uint64_t len, nblocks, changed = 0, zeroed = 0, first = UINT64_MAX, last = 0;
 	uint64_t *digests = NULL;
+	struct ranges zr = { 0 };
 	uint8_t *buf = xmalloc_aligned(CHUNK);
 	unsigned reported = 0;
 	FILE *f;
@@ -1374,6 +1378,10 @@ static int cmd_checksum(struct opts *o)
 	need_args(o, 1, 1, "one target");
 	if (o->blocks_out && o->blocks_check)
 		usage_error("--blocks-out and --blocks-check exclude each other");
+	if (o->zero_ranges && !o->blocks_check)
+		usage_error("checksum: --zero-ranges goes with --blocks-check");
+	if (o->zero_ranges)
+		ranges_read(&zr, o->zero_ranges);
 	target_open(&t, o->args[0], O_RDONLY, o->direct ? 1 : (o->buffered ? 0 : -1));
 	len = o->have_length ? o->length : t.size;
 	if (len > t.size)
@@ -1422,6 +1430,11 @@ static int cmd_checksum(struct opts *o)
 			}
 			if (d == digests[blk])
 				continue;
+			if (zr.n && is_zero(buf + i, bn) && ranges_contain(&zr, blk * 8) &&
+			    ranges_contain(&zr, blk * 8 + bn / SECTOR - 1)) {
+				zeroed++;
+				continue;
+			}
 			changed++;
 			if (blk < first)
 				first = blk;
@@ -1457,18 +1470,21 @@ static int cmd_checksum(struct opts *o)
 		if (fflush(f) || fclose(f))
 			die("%s: write: %s", o->blocks_out, strerror(errno));
 	}
+	if (o->zero_ranges)
+		printf("zeroed %" PRIu64 " 4k blocks of %s's --zero-ranges\n", zeroed, t.path);
 	if (o->blocks_check) {
 		if (changed)
 			printf("FAIL %s: %" PRIu64 " of %" PRIu64 " 4k blocks changed since %s "
 			       "(first block %" PRIu64 ", last %" PRIu64 ")\n", t.path, changed,
 			       nblocks, o->blocks_check, first, last);
 		else if (!o->quiet)
-			printf("OK %s: all %" PRIu64 " 4k blocks unchanged since %s\n", t.path,
-			       nblocks, o->blocks_check);
+			printf("OK %s: all %" PRIu64 " 4k blocks unchanged since %s%s\n", t.path,
+			       nblocks, o->blocks_check, zeroed ? " or zeroed in --zero-ranges" : "");
 	}
 	close(t.fd);
 	free(buf);
 	free(digests);
+	free(zr.r);
 	return changed ? 1 : 0;
 }
 
@@ -1764,8 +1780,10 @@ static void usage(FILE *f)
 "      check every sector: crc, id, nonce, own lba, generation (G, or the map's)\n"
 "  verify-file <path> ...             same, for a file (id = hash of basename)\n"
 "  checksum <target> [--length BYTES] [--blocks-out F | --blocks-check F]\n"
+"         [--zero-ranges F]\n"
 "      xxh64 of all bytes + length; per 4 KiB block digests saved or checked\n"
-"      (--blocks-check names the blocks that changed and what they hold now)\n"
+"      (--blocks-check names the blocks that changed and what they hold now;\n"
+"      changed blocks in --zero-ranges that read as zeros are counted apart)\n"
 "  compare <a> <b> [--length BYTES] [--zero-ranges F] [--tolerate-nonstamp N]\n"
 "      bit for bit, reports differing sectors decoded; in --zero-ranges <a>\n"
 "      must hold zeros; up to N differing sectors where neither side is a\n"

@@ -8,11 +8,17 @@
 # snapshot instant (CoW file 24 MiB); a filler then takes all but 64 MiB of
 # the free space and victim.stamp is deleted, so a growth of all but 24 MiB
 # of the free space must take at least 24 MiB of victim.stamp's blocks. Checks:
-#  - only space the snapshot had free becomes usable (cow_free_bytes grows
-#    by at least 24 MiB and by at least 8 MiB less than the growth);
+#  - only space the snapshot had free becomes usable: cow_free_bytes grows
+#    by at most the added blocks that the snapshot's bitmaps (dumpe2fs of
+#    the image at setup) show free, and by at least 24 MiB; the growth must
+#    have taken blocks in use at the snapshot (victim.stamp's), or the test
+#    proves nothing;
+#  - the growth changes the image only where the snapshot's filesystem had
+#    free blocks, and those read as zeros from then on (the free space was
+#    filled with stale data before the snapshot, so this is exercised);
 #  - after rewriting all of data.stamp (more than the file first held) the
 #    image still holds victim.stamp and data.stamp of generation 1, and
-#    every block of the image equals its digest taken right after setup;
+#    every block of the image equals its digest taken right after growth;
 #  - umount/mount finds the grown file again; after rmmod + reload-snapshot
 #    (v3 header and usable-space table read back) the image is unchanged,
 #    and writes go on into the named space (the created space is spent);
@@ -41,9 +47,60 @@ print(d[0]["cow_free_bytes"])
 PY
 }
 
+# free_sectors IMG: the blocks the ext4 filesystem in IMG has free, as
+# "start_sector sector_count" lines, read from its bitmaps by dumpe2fs
+# (not through GETFSMAP, which the growth itself relies on).
+free_sectors() {
+	dumpe2fs "$1" 2>/dev/null | awk '
+		/^Block size:/ { spb = $3 / 512 }
+		/^  Free blocks: / {
+			sub(/^  Free blocks: /, "")
+			n = split($0, r, /, */)
+			for (i = 1; i <= n; i++) {
+				if (r[i] == "") continue
+				split(r[i], ab, "-")
+				if (ab[2] == "") ab[2] = ab[1]
+				print ab[1] * spb, (ab[2] - ab[1] + 1) * spb
+			}
+		}'
+}
+
+# free_added_bytes FREE BEFORE AFTER: bytes of the extents in AFTER but not
+# in BEFORE (stamp extents lists of the CoW file) that FREE lists as free.
+free_added_bytes() {
+	python3 - "$@" <<'PY'
+import sys
+def ranges(path):
+    out = []
+    for line in open(path):
+        f = line.split()
+        if f and not f[0].startswith('#'):
+            out.append((int(f[0]), int(f[0]) + int(f[1])))
+    return sorted(out)
+def minus(a, b):
+    out = []
+    for s, e in a:
+        for bs, be in b:
+            if be <= s or bs >= e:
+                continue
+            if bs > s:
+                out.append((s, bs))
+            s = max(s, be)
+            if s >= e:
+                break
+        if s < e:
+            out.append((s, e))
+    return out
+def overlap(a, b):
+    return sum(max(0, min(e, be) - max(s, bs)) for s, e in a for bs, be in b)
+free, before, after = (ranges(p) for p in sys.argv[1:4])
+print(overlap(minus(after, before), free) * 512)
+PY
+}
+
 check_image() { # WHAT
-	stamp checksum "$img" --blocks-check "$WORK/image.digests" --max-report 10 ||
-		fail "$1: the image differs from the snapshot instant"
+	stamp checksum "$img" --blocks-check "$WORK/grown.digests" --max-report 10 ||
+		fail "$1: the image changed after the growth"
 	mkdir -p "$image_mnt"
 	mount -o "$(image_mount_opts "$fs")" "$img" "$image_mnt" || fail "$1: the image does not mount"
 	stamp verify-file "$image_mnt/victim.stamp" --gen 1 --max-report 5 ||
@@ -65,6 +122,10 @@ for fs in ext4; do
 	# free, so the growth below must take blocks of victim.stamp.
 	[ "$fs" = ext4 ] && tune2fs -m 0 "$dev" >/dev/null
 	mount_fs "$dev" "$MNT_ORIGIN"
+	# Stale data in all the free space: space named usable must then read
+	# as zeros in the image, not as what the CoW data put there.
+	stamp fill-file "$MNT_ORIGIN/stale.stamp" --size $(($(avail_mib "$MNT_ORIGIN") - 8))M --gen 9
+	rm "$MNT_ORIGIN/stale.stamp"
 	stamp fill-file "$MNT_ORIGIN/data.stamp" --size 32M --gen 1
 	stamp fill-file "$MNT_ORIGIN/victim.stamp" --size 48M --gen 1
 	sync
@@ -72,7 +133,10 @@ for fs in ext4; do
 	snap_setup -f 24 "$dev" "$cow" "$minor"
 	img=/dev/bsnap$minor
 	stamp checksum "$img" --blocks-out "$WORK/image.digests" >/dev/null
+	free_sectors "$img" >"$WORK/free.sectors"
+	[ -s "$WORK/free.sectors" ] || fail "dumpe2fs $img: no free blocks listed"
 	size0=$(file_size "$cow")
+	stamp extents "$cow" >"$WORK/cow.extents0"
 
 	log "filler: leave 64 MiB of what was free at the snapshot; delete victim.stamp"
 	fallocate -l $(($(avail_mib "$MNT_ORIGIN") - 64))M "$MNT_ORIGIN/filler" || fail "fallocate filler"
@@ -94,7 +158,7 @@ for fs in ext4; do
 	[ "$fs" = xfs ] && margin=48
 	free0=$(cow_free "$minor")
 	grow=$(($(avail_mib "$MNT_ORIGIN") - margin))
-	log "grow by $grow MiB: 64 MiB were free at the snapshot, the rest held victim.stamp"
+	log "grow by $grow MiB: more than what is left of the space the snapshot had free; the rest held victim.stamp"
 	run_cmd "$WORK/grow" bsnapctl expand-cow-file "$grow" "$minor"
 	[ "$RC" = 0 ] || fail "expand-cow-file $grow $minor exited $RC: $(head -1 "$WORK/grow.err")"
 	cat "$WORK/grow.out"
@@ -103,13 +167,24 @@ for fs in ext4; do
 	usable=$(((free1 - free0) / MiB))
 	log "CoW free: $((free0 / MiB)) -> $((free1 / MiB)) MiB: $usable of the $grow MiB added are usable"
 	assert_eq "$(file_size "$cow")" $((size0 + grow * MiB)) "CoW file size after growth"
+	stamp extents "$cow" >"$WORK/cow.extents1"
+	was_free=$(free_added_bytes "$WORK/free.sectors" "$WORK/cow.extents0" "$WORK/cow.extents1")
+	log "of the $grow MiB added, $((was_free / MiB)) MiB were free at the snapshot (dumpe2fs of the image)"
+	[ "$was_free" -le $(((grow - 8) * MiB)) ] ||
+		fail "the growth took less than 8 MiB of blocks in use at the snapshot: the test does not exercise victim.stamp"
 	[ "$usable" -ge 24 ] || fail "only $usable MiB of the added space became usable (the snapshot had at least 40 MiB of it free)"
-	[ "$usable" -le 66 ] ||
-		fail "$usable MiB usable, more than the 64 MiB the snapshot had free: blocks in use at the snapshot instant were named usable"
-	if [ "$grow" -ge 72 ]; then
-		[ "$usable" -le $((grow - 8)) ] ||
-			fail "$usable of $grow MiB usable: blocks in use at the snapshot instant (victim.stamp's) were taken for CoW data"
-	fi
+	[ $((free1 - free0)) -le "$was_free" ] ||
+		fail "$((free1 - free0)) bytes became usable, more than the $was_free bytes of the growth the snapshot had free: blocks in use at the snapshot instant were named usable"
+	stamp checksum "$img" --blocks-check "$WORK/image.digests" --zero-ranges "$WORK/free.sectors" \
+		--max-report 10 >"$WORK/zeroed.out" || {
+		cat "$WORK/zeroed.out"
+		fail "the growth changed blocks the snapshot's filesystem had in use, or to other than zeros"
+	}
+	cat "$WORK/zeroed.out"
+	zeroed=$(awk '/^zeroed / { print $2 }' "$WORK/zeroed.out")
+	[ "${zeroed:-0}" -gt 0 ] ||
+		fail "no free block of the snapshot turned to zeros: the stale data in the named space still shows"
+	stamp checksum "$img" --blocks-out "$WORK/grown.digests" >/dev/null
 	rm -f "$cow" 2>/dev/null && fail "the grown CoW file could be deleted (not pinned)"
 	truncate -s 0 "$cow" 2>/dev/null && fail "the grown CoW file could be truncated (not pinned)"
 
