@@ -13,11 +13,17 @@
  *
  * The new range is allocated in two calls: first beyond the end of the file
  * (FALLOC_FL_KEEP_SIZE), which can fail half way with ENOSPC but leaves the
- * size alone, then over the same, now allocated, range without KEEP_SIZE,
- * which only moves the size. So the size on disk is either the old one or
- * the new one, and cow_file_attach() (which wants the size bsnap knows) keeps
- * working after a failed attempt. Blocks a failed first call allocated stay
- * with the file beyond its end until it is deleted.
+ * size alone, then over the last 4 KiB of it, now allocated, without
+ * KEEP_SIZE, which only moves the size. So the size on disk is either the
+ * old one or the new one, and cow_file_attach() (which wants the size bsnap
+ * knows) keeps working after a failed attempt. Blocks a failed first call
+ * allocated stay with the file beyond its end until it is deleted.
+ *
+ * The second call covers only the last 4 KiB because xfs reserves blocks
+ * for the whole range of a fallocate before it looks at what is allocated
+ * already (xfs_alloc_file_space()): over the whole range it needed the
+ * growth free a second time, and failed with ENOSPC near full after the
+ * first call had taken the space.
  */
 #include "log.h"
 
@@ -53,7 +59,7 @@ static int cow_fallocate(struct file *f, u64 size, u64 grow)
 	}
 	ret = f->f_op->fallocate(f, FALLOC_FL_KEEP_SIZE, size, grow);
 	if (!ret)
-		ret = f->f_op->fallocate(f, 0, size, grow);
+		ret = f->f_op->fallocate(f, 0, size + grow - SZ_4K, SZ_4K);
 	sb_end_write(sb);
 out:
 	mnt_drop_write(f->f_path.mnt);
