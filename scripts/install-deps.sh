@@ -15,7 +15,7 @@ packages=(
 	# BTF; their images and initramfs pieces are zstd/xz compressed
 	dwarves zstd xz-utils
 	# the guest test harness (tests/vm) and the guest tests
-	qemu-system-x86 busybox-static cpio python3 util-linux
+	qemu-system-x86 busybox-static cpio python3 util-linux udev
 	e2fsprogs xfsprogs fio fdisk dmsetup
 )
 
