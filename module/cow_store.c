@@ -57,9 +57,10 @@ static u64 cow_layout(struct cow_store *cs, u32 version)
 							   COW_INDEX_PER_PAGE),
 					      8),
 				 BSNAP_COW_BLOCK_SIZE);
-	cs->ranges_off = cs->valid_off + cs->valid_len;
-	cs->ranges_len = version >= 3 ? BSNAP_COW_RANGES_BYTES : 0;
-	cs->index_off = cs->ranges_off + cs->ranges_len;
+	cs->ranges_base = cs->valid_off + cs->valid_len;
+	cs->ranges_off = cs->ranges_base;
+	cs->ranges_len = version >= 3 ? BSNAP_COW_RANGES_BYTES / 2 : 0;
+	cs->index_off = cs->ranges_base + 2 * cs->ranges_len;
 	cs->index_len = cow_index_region_bytes(cs->nr_blocks);
 	cs->data_off = cs->index_off + cs->index_len;
 	return cs->data_off;
@@ -291,7 +292,8 @@ static int cow_check_header(struct cow_store *cs,
 	used = le64_to_cpu(h->data_used);
 	cow_layout(cs, version);
 	if (version >= 3 &&
-	    (le64_to_cpu(h->ranges_off) != cs->ranges_off ||
+	    ((le64_to_cpu(h->ranges_off) != cs->ranges_base &&
+	      le64_to_cpu(h->ranges_off) != cs->ranges_base + cs->ranges_len) ||
 	     le64_to_cpu(h->ranges_len) != cs->ranges_len ||
 	     le32_to_cpu(h->nr_ranges) >
 		     cs->ranges_len / sizeof(struct bsnap_cow_range_disk)))
@@ -341,6 +343,7 @@ static int cow_read_header(struct cow_store *cs, u32 *flags)
 			cs->grown_off = le64_to_cpu(h->grown_off);
 			cow_slots_reset(cs, le64_to_cpu(h->data_used) + 1,
 					le64_to_cpu(h->data_blocks));
+			cs->ranges_off = le64_to_cpu(h->ranges_off);
 			cs->nr_ranges = le32_to_cpu(h->nr_ranges);
 			cs->ranges_crc = le32_to_cpu(h->ranges_crc);
 		}
@@ -402,9 +405,14 @@ static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
 	return 0;
 }
 
-/* Write the usable-space table; the header written next names it. */
+/*
+ * Write the usable-space table into the copy the header on disk does not
+ * name; the header written next names it.
+ */
 static int cow_store_write_ranges(struct cow_store *cs)
 {
+	u64 off = cs->ranges_off == cs->ranges_base ?
+		cs->ranges_base + cs->ranges_len : cs->ranges_base;
 	struct bsnap_cow_range_disk *disk;
 	struct cow_slot_range *r;
 	unsigned int i, n, max;
@@ -425,9 +433,9 @@ static int cow_store_write_ranges(struct cow_store *cs)
 					  BSNAP_COW_BLOCK_SIZE);
 	}
 	len = round_up(n * sizeof(*disk), BSNAP_COW_BLOCK_SIZE);
-	ret = len ? cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->ranges_off,
-				     disk, len) : 0;
+	ret = len ? cow_file_rw_sync(cs->cf, REQ_OP_WRITE, off, disk, len) : 0;
 	if (!ret) {
+		cs->ranges_off = off;
 		cs->nr_ranges = n;
 		cs->ranges_crc = cow_crc32(disk, n * sizeof(*disk));
 	}

@@ -30,8 +30,14 @@ struct cow_store {
 	u64 bitmap_off, bitmap_len;
 	u32 version;		/* of the format (uapi/bsnap_cow.h) */
 	u64 valid_off, valid_len;	/* index-valid bitmap */
-	u64 ranges_off, ranges_len;	/* usable-space table (version 3) */
-	u32 nr_ranges, ranges_crc;	/* of the table on disk */
+	/*
+	 * Usable-space table (version 3): two copies of ranges_len bytes
+	 * from ranges_base; the header names the one in use (ranges_off),
+	 * and a new table goes to the other, so a crash between the table
+	 * and the header leaves the old pair intact.
+	 */
+	u64 ranges_base, ranges_off, ranges_len;
+	u32 nr_ranges, ranges_crc;	/* of the table at ranges_off */
 	u64 index_off, index_len;
 	u64 data_off;
 	u64 grown_off;		/* file bytes from here on were added after

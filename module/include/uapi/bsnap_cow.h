@@ -12,12 +12,16 @@
  *                            (4 KiB, 512 entries) holds written entries;
  *                            a clear page reads as all zeros whatever the
  *                            disk holds (the index region is never zeroed)
- *   [ranges_off, +ranges_len) (version 3) usable-space table: nr_ranges
- *                            struct bsnap_cow_range_disk, sorted: the parts
- *                            of [grown_off, file_size) that the snapshot's
- *                            filesystem had free, which may take data (the
- *                            rest of that space may hold the snapshot's data
- *                            and is never written); crc in ranges_crc
+ *   [valid_off + valid_len, +2 * ranges_len) (version 3) two copies of the
+ *                            usable-space table; ranges_off names the one
+ *                            in use (a new table is written to the other,
+ *                            then the header that names it). It holds
+ *                            nr_ranges struct bsnap_cow_range_disk, sorted:
+ *                            the parts of [grown_off, file_size) that the
+ *                            snapshot's filesystem had free, which may take
+ *                            data (the rest of that space may hold the
+ *                            snapshot's data and is never written); crc in
+ *                            ranges_crc
  *   [index_off, +index_len)  snapshot index: one __le64 per device block,
  *                            0 = not copied, n = the block's data is at
  *                            data_off + (n - 1) * block_size
@@ -96,8 +100,8 @@ struct bsnap_cow_header {
 			       * snapshot instant (= file_size if none)
 			       */
 	__le64 data_blocks;   /* slots holding data (v2: data_used) */
-	__le64 ranges_off;    /* usable-space table */
-	__le64 ranges_len;    /* bytes reserved for it */
+	__le64 ranges_off;    /* usable-space table: the copy in use */
+	__le64 ranges_len;    /* bytes reserved for each copy */
 	__le32 nr_ranges;     /* entries in use */
 	__le32 ranges_crc;    /* zlib crc32() of those entries */
 };
@@ -108,7 +112,10 @@ struct bsnap_cow_range_disk {
 	__le64 len;
 };
 
-/* Bytes reserved for the usable-space table in version 3 files. */
+/*
+ * Bytes reserved for the usable-space table in version 3 files: both
+ * copies, so each holds up to 8192 ranges.
+ */
 #define BSNAP_COW_RANGES_BYTES (256 * 1024)
 
 /* Bytes of the header struct a version covers (and its crc). */
