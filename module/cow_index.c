@@ -290,11 +290,6 @@ u64 cow_index_memory(const struct cow_index *idx)
 	       sizeof(*idx) + cow_index_valid_alloc_bytes(idx->nr_pages);
 }
 
-size_t cow_index_valid_bytes(const struct cow_index *idx)
-{
-	return DIV_ROUND_UP_ULL(idx->nr_pages, BITS_PER_BYTE);
-}
-
 void cow_index_valid_export(struct cow_index *idx, void *buf, size_t len)
 {
 	mutex_lock(&idx->lock);

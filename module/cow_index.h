@@ -97,7 +97,6 @@ u64 cow_index_memory(const struct cow_index *idx);
  * p / 8, bit p % 8). Export after cow_index_flush(); import right after
  * cow_index_create(), before any get or set.
  */
-size_t cow_index_valid_bytes(const struct cow_index *idx);
 void cow_index_valid_export(struct cow_index *idx, void *buf, size_t len);
 void cow_index_valid_import(struct cow_index *idx, const void *buf,
 			    size_t len);

@@ -410,11 +410,6 @@ void cow_pipeline_drain(struct cow_pipeline *p)
 	}
 }
 
-unsigned int cow_pipeline_held(struct cow_pipeline *p)
-{
-	return READ_ONCE(p->nr_held);
-}
-
 struct cow_pipeline *cow_pipeline_create(struct tracer *t,
 					 struct cbt_map *cbt,
 					 struct cow_store *store)

@@ -58,7 +58,4 @@ struct origin_read {
 void cow_pipeline_read_begin(struct cow_pipeline *p, struct origin_read *r);
 void cow_pipeline_read_end(struct cow_pipeline *p, struct origin_read *r);
 
-/* Bios held right now (for info). */
-unsigned int cow_pipeline_held(struct cow_pipeline *p);
-
 #endif

@@ -274,13 +274,11 @@ int cow_store_probe(struct cow_store *cs)
 	return cow_store_probe_crc(cs->cf->bdev, &cs->probe_crc);
 }
 
-/* The header read back must describe exactly the layout of @cs. */
-static int cow_check_header(struct cow_store *cs,
-			    const struct bsnap_cow_header *h)
+/* Magic, a version this module reads, and the CRC that version covers. */
+static int cow_check_header_crc(const struct bsnap_cow_header *h)
 {
 	struct bsnap_cow_header copy = *h;
 	u32 version = le32_to_cpu(h->version);
-	u64 size = cs->cf->size, grown_off, used, blocks;
 
 	copy.crc = 0;
 	if (le64_to_cpu(h->magic) != BSNAP_COW_MAGIC ||
@@ -289,8 +287,17 @@ static int cow_check_header(struct cow_store *cs,
 		    cow_crc32(&copy, version == 2 ? BSNAP_COW_HEADER_V2_BYTES :
 						    sizeof(copy)))
 		return -EBADMSG;
+	return 0;
+}
+
+/* The header must describe exactly the layout cow_layout() gave @cs. */
+static int cow_check_header_layout(struct cow_store *cs,
+				   const struct bsnap_cow_header *h)
+{
+	u32 version = le32_to_cpu(h->version);
+	u64 size = cs->cf->size, grown_off, used, blocks;
+
 	used = le64_to_cpu(h->data_used);
-	cow_layout(cs, version);
 	if (version >= 3 &&
 	    ((le64_to_cpu(h->ranges_off) != cs->ranges_base &&
 	      le64_to_cpu(h->ranges_off) != cs->ranges_base + cs->ranges_len) ||
@@ -330,7 +337,11 @@ static int cow_read_header(struct cow_store *cs, u32 *flags)
 	ret = cow_file_rw_sync(cs->cf, REQ_OP_READ, 0, h,
 			       BSNAP_COW_HEADER_SIZE);
 	if (!ret)
-		ret = cow_check_header(cs, h);
+		ret = cow_check_header_crc(h);
+	if (!ret) {
+		cow_layout(cs, le32_to_cpu(h->version));
+		ret = cow_check_header_layout(cs, h);
+	}
 	if (!ret) {
 		*flags = le32_to_cpu(h->flags);
 		cs->seqid = le64_to_cpu(h->seqid);
