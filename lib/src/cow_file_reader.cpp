@@ -39,6 +39,16 @@ std::string num(std::uint64_t value) {
     return std::to_string(value);
 }
 
+// zlib's crc32() of any number of bytes (one call takes at most 4 GiB).
+std::uint32_t zlib_crc32(std::span<const std::uint8_t> bytes) {
+    uLong crc = ::crc32(0L, Z_NULL, 0);
+    constexpr std::size_t chunk = 1u << 30;
+    for (std::size_t at = 0; at < bytes.size(); at += chunk)
+        crc =
+            ::crc32(crc, bytes.data() + at, static_cast<uInt>(std::min(chunk, bytes.size() - at)));
+    return static_cast<std::uint32_t>(crc);
+}
+
 [[noreturn]] void refuse(cow_problem problem, const std::string& name, const std::string& what) {
     throw cow_format_error(problem, name + ": " + what);
 }
@@ -266,6 +276,7 @@ cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string
     h.data_off = BSNAP_COW_FIELD(bytes, data_off);
     h.data_used = BSNAP_COW_FIELD(bytes, data_used);
     h.changed_blocks = BSNAP_COW_FIELD(bytes, changed_blocks);
+    h.bitmap_crc = BSNAP_COW_FIELD(bytes, bitmap_crc);
     if (h.version >= 3) {
         h.grown_off = BSNAP_COW_FIELD(bytes, grown_off);
         h.data_blocks = BSNAP_COW_FIELD(bytes, data_blocks);
@@ -373,15 +384,17 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
         refuse(cow_problem::not_clean, name,
                "not clean (not closed properly: its change bitmap may be incomplete)");
 
-    // Only the bytes that hold the nr_blocks bits; the rest is padding.
-    std::uint64_t used = div_round_up(h.nr_blocks, 8);
-    bitmap_.resize(used);
+    // The whole region (bitmap_crc covers it), then only the bytes that
+    // hold the nr_blocks bits; the rest is padding.
+    bitmap_.resize(h.bitmap_len);
     std::size_t got = file.read(h.bitmap_off, std::as_writable_bytes(std::span(bitmap_)));
-    if (got != used) // the file shrank under us
+    if (got != h.bitmap_len) // the file shrank under us
         refuse(cow_problem::truncated, name,
                "truncated: bitmap ends at " + num(bitmap_end) + ", file is " +
                    num(h.bitmap_off + got) + " bytes");
     buffered_ = file.buffered();
+    std::uint32_t bitmap_crc = zlib_crc32(bitmap_);
+    bitmap_.resize(div_round_up(h.nr_blocks, 8));
 
     if (h.nr_blocks % 8 && (bitmap_.back() >> (h.nr_blocks % 8)) != 0)
         refuse(cow_problem::bad_bitmap, name,
@@ -390,6 +403,12 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
     if (set != h.changed_blocks)
         refuse(cow_problem::bad_bitmap, name,
                "bitmap has " + num(set) + " changed blocks, header says " + num(h.changed_blocks));
+    // Catches what the count cannot: a bit moved, a block of the region
+    // written elsewhere or lost.
+    if (bitmap_crc != h.bitmap_crc)
+        refuse(cow_problem::bad_bitmap, name,
+               "bitmap checksum mismatch (header says " + hex(h.bitmap_crc) + ", computed " +
+                   hex(bitmap_crc) + ")");
 }
 
 bool cow_file_reader::changed(std::uint64_t block) const {

@@ -306,6 +306,30 @@ TEST_CASE("a CoW file whose bitmap disagrees with changed_blocks is refused", "[
     CHECK_THAT(message, Contains("bitmap has bits set past the last block (130)"));
 }
 
+TEST_CASE("a CoW file whose bitmap does not match bitmap_crc is refused", "[cow]") {
+    temp_directory dir;
+    // A changed block moved: the count still matches, only the crc tells.
+    cow_builder moved(device_sectors, {1, 2, 3});
+    moved.bitmap[0] &= std::uint8_t(~(1u << 3));
+    moved.set(50);
+    moved.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_bitmap);
+    CHECK_THAT(message, Contains("bitmap checksum mismatch (header says 0x"));
+
+    // Padding past the last block's byte is covered too.
+    cow_builder padding(device_sectors, {1, 2, 3});
+    padding.bitmap.back() = 0xff;
+    padding.write(dir / "cow");
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_bitmap);
+    CHECK_THAT(message, Contains("bitmap checksum mismatch"));
+
+    // And sealed again, the same bitmap is accepted.
+    padding.seal();
+    padding.write(dir / "cow");
+    CHECK_NOTHROW(cow_file_reader(dir / "cow"));
+}
+
 TEST_CASE("a CoW file whose regions lie outside the file is refused", "[cow]") {
     temp_directory dir;
     auto refused = [&dir](auto change, const std::string& expected) {

@@ -87,6 +87,7 @@ struct cow_builder {
         std::uint64_t data_off = 0;
         std::uint64_t data_used = 0;
         std::uint64_t changed_blocks = 0;
+        std::uint32_t bitmap_crc = 0;  // seal() computes it from bitmap
         std::uint64_t grown_off = 0;   // version 3 only
         std::uint64_t data_blocks = 0; // version 3 only
     } f;
@@ -135,6 +136,7 @@ struct cow_builder {
         h.data_used = htole64(f.data_used);
         h.changed_blocks = htole64(f.changed_blocks);
         h.crc = htole32(with_crc);
+        h.bitmap_crc = htole32(f.bitmap_crc);
         // A version 2 header ends before these: its bytes there are zero
         // unless v2_tail says otherwise (the reader must ignore them).
         if (f.version >= 3) {
@@ -154,8 +156,11 @@ struct cow_builder {
         return f.version >= 3 ? sizeof(bsnap_cow_header) : BSNAP_COW_HEADER_V2_BYTES;
     }
 
-    // crc = zlib crc32 of the version's bytes of the struct with crc = 0.
+    // bitmap_crc = zlib crc32 of the bitmap; crc = zlib crc32 of the
+    // version's bytes of the struct with crc = 0.
     void seal() {
+        f.bitmap_crc = static_cast<std::uint32_t>(::crc32(
+            0L, reinterpret_cast<const Bytef*>(bitmap.data()), static_cast<uInt>(bitmap.size())));
         bsnap_cow_header h = raw(0);
         crc = static_cast<std::uint32_t>(
             ::crc32(0L, reinterpret_cast<const Bytef*>(&h), static_cast<uInt>(header_bytes())));

@@ -37,7 +37,7 @@ enum class cow_problem {
     bad_header,          // sizes or offsets impossible or inconsistent
     truncated,           // shorter than its header says
     not_clean,           // not closed properly: the bitmap may be incomplete
-    bad_bitmap,          // set bits do not match the header's changed_blocks
+    bad_bitmap,          // set bits do not match changed_blocks or bitmap_crc
 };
 
 class cow_format_error : public format_error {
@@ -69,6 +69,7 @@ struct cow_header {
     std::uint64_t data_used = 0;
     std::uint64_t changed_blocks = 0;
     std::uint32_t crc = 0;
+    std::uint32_t bitmap_crc = 0; // zlib crc32() of the bitmap_len bytes of the bitmap
     // Version 3; from a version 2 header: file_size and data_used.
     std::uint64_t grown_off = 0;   // file bytes from here on were added after the snapshot
     std::uint64_t data_blocks = 0; // data slots holding data (<= data_used)
