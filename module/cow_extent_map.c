@@ -343,12 +343,15 @@ const struct cow_extent *cow_map_by_off(const struct cow_map *map, u64 off)
 }
 
 const struct cow_extent *cow_map_by_sector(const struct cow_map *map,
-					   sector_t sector)
+					   sector_t sector, u64 *gap)
 {
 	int i = COW_BSEARCH(map->by_sector, map->nr, sector, sector);
 
-	if (i < 0 || sector - map->by_sector[i].sector >=
-		     map->by_sector[i].len >> SECTOR_SHIFT)
-		return NULL;
-	return &map->by_sector[i];
+	if (i >= 0 && sector - map->by_sector[i].sector <
+		      map->by_sector[i].len >> SECTOR_SHIFT)
+		return &map->by_sector[i];
+	/* by_sector is sorted and extents do not overlap: i + 1 is next. */
+	*gap = i + 1 < (int)map->nr ? map->by_sector[i + 1].sector - sector :
+				      U64_MAX;
+	return NULL;
 }

@@ -42,8 +42,11 @@ void cow_map_free(struct cow_map *map);
 /* The extent holding file offset @off (< map->size), or NULL. */
 const struct cow_extent *cow_map_by_off(const struct cow_map *map, u64 off);
 
-/* The extent holding device sector @sector, or NULL. */
+/*
+ * The extent holding device sector @sector, or NULL; then *@gap is the
+ * number of sectors from @sector up to the next extent (U64_MAX if none).
+ */
 const struct cow_extent *cow_map_by_sector(const struct cow_map *map,
-					   sector_t sector);
+					   sector_t sector, u64 *gap);
 
 #endif

@@ -566,21 +566,22 @@ bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
 {
 	const struct cow_extent *e;
 	bool owns;
+	u64 gap;
 
 	rcu_read_lock();
-	e = cow_map_by_sector(rcu_dereference(cf->map), sector);
+	e = cow_map_by_sector(rcu_dereference(cf->map), sector, &gap);
 	owns = e && sector + nr <= e->sector + (e->len >> SECTOR_SHIFT);
 	rcu_read_unlock();
 	return owns;
 }
 
 bool cow_file_sector_off(const struct cow_file *cf, sector_t sector,
-			 u64 *off)
+			 u64 *off, u64 *gap)
 {
 	const struct cow_extent *e;
 
 	rcu_read_lock();
-	e = cow_map_by_sector(rcu_dereference(cf->map), sector);
+	e = cow_map_by_sector(rcu_dereference(cf->map), sector, gap);
 	if (e)
 		*off = e->file_off + ((u64)(sector - e->sector) << SECTOR_SHIFT);
 	rcu_read_unlock();

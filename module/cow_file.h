@@ -154,9 +154,10 @@ bool cow_file_owns_range(const struct cow_file *cf, sector_t sector,
 
 /*
  * True if device sector @sector belongs to the CoW file; its file offset in
- * *@off. Lock-free (RCU).
+ * *@off. If not, *@gap sectors from @sector on do not belong to it either
+ * (U64_MAX: none after it). Lock-free (RCU).
  */
 bool cow_file_sector_off(const struct cow_file *cf, sector_t sector,
-			 u64 *off);
+			 u64 *off, u64 *gap);
 
 #endif

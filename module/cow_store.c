@@ -608,11 +608,13 @@ u64 cow_store_free_bytes(struct cow_store *cs)
 	return cow_slots_avail(&cs->slots) * BSNAP_COW_BLOCK_SIZE;
 }
 
-bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector)
+bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector,
+			     u64 *span)
 {
 	u64 off;
 
-	if (!cow_file_sector_off(cs->cf, sector, &off))
+	*span = 1;
+	if (!cow_file_sector_off(cs->cf, sector, &off, span))
 		return false;
 	if (off < cs->grown_off)
 		return true;

@@ -152,9 +152,11 @@ u64 cow_store_free_bytes(struct cow_store *cs);
  * file as created (the snapshot's filesystem had it allocated to the CoW
  * file) or in added space named usable (it had it free; cow_slots.h). The
  * rest of the added space reads from the device: it may still hold the
- * snapshot's data.
+ * snapshot's data. The answer holds for *@span sectors from @sector on (at
+ * least 1): outside the file, up to its next extent.
  */
-bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector);
+bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector,
+			     u64 *span);
 
 /*
  * True once, when allocating @n more slots brings the data in use to

@@ -93,19 +93,26 @@ static void image_clone_end(struct bio *clone)
 	image_read_put(r);
 }
 
-/* Source of one sector of the image; *target is the device sector. */
+/*
+ * Source of the image's sectors from @s on: *@kind, *@target the device
+ * sector of @s, and *@span (at least 1) sectors from @s that have the same
+ * source at consecutive device sectors. A span ends at the block's end (the
+ * change map and the index go by block), at the end of the CoW file's
+ * extent holding the copy, and where the CoW file's own sectors begin.
+ */
 static int image_classify(struct snap_dev *sd, sector_t s, u64 *cached_block,
 			  u64 *cached_slot, enum run_kind *kind,
-			  sector_t *target, u64 *contig)
+			  sector_t *target, u64 *span)
 {
 	struct cow_store *cs = sd->store;
-	u64 block = s / BLOCK_SECTORS;
+	u64 block = s / BLOCK_SECTORS, contig;
 	int ret;
 
-	if (cow_store_reads_as_zero(cs, s)) {
+	if (cow_store_reads_as_zero(cs, s, span)) {
 		*kind = RUN_ZERO;
 		return 0;
 	}
+	*span = min_t(u64, *span, (block + 1) * BLOCK_SECTORS - s);
 	if (!cbt_map_test(sd->cbt, block)) {
 		*kind = RUN_ORIGIN;
 		*target = s;
@@ -134,9 +141,13 @@ static int image_classify(struct snap_dev *sd, sector_t s, u64 *cached_block,
 		return -EIO;
 	}
 	*kind = RUN_COW;
-	return cow_file_map(cs->cf, cow_store_slot_off(cs, *cached_slot) +
-				    (s % BLOCK_SECTORS) * SECTOR_SIZE,
-			    target, contig);
+	ret = cow_file_map(cs->cf, cow_store_slot_off(cs, *cached_slot) +
+				   (s % BLOCK_SECTORS) * SECTOR_SIZE,
+			   target, &contig);
+	if (ret)
+		return ret;
+	*span = min_t(u64, *span, max_t(u64, contig >> SECTOR_SHIFT, 1));
+	return 0;
 }
 
 static void image_issue(struct image_read *r, enum run_kind kind,
@@ -169,7 +180,7 @@ static void image_serve(struct snap_dev *sd, struct bio *bio)
 {
 	sector_t start = bio->bi_iter.bi_sector;
 	unsigned int nr = bio_sectors(bio), done = 0, len;
-	u64 cached_block = U64_MAX, cached_slot = 0, contig;
+	u64 cached_block = U64_MAX, cached_slot = 0, span;
 	enum run_kind kind, next_kind;
 	sector_t target, next_target;
 	struct image_read *r;
@@ -184,22 +195,21 @@ static void image_serve(struct snap_dev *sd, struct bio *bio)
 	r->origin.last = (start + nr - 1) / BLOCK_SECTORS;
 	cow_pipeline_read_begin(sd->pipe, &r->origin);
 
+	/* Runs of sectors with one source, one clone bio (or zeroing) each. */
 	while (done < nr) {
 		ret = image_classify(sd, start + done, &cached_block,
-				     &cached_slot, &kind, &target, &contig);
+				     &cached_slot, &kind, &target, &span);
 		if (ret)
 			break;
-		for (len = 1; done + len < nr; len++) {
-			u64 c;
-
-			if (kind == RUN_COW && len * SECTOR_SIZE >= contig)
-				break;
+		len = min_t(u64, span, nr - done);
+		while (done + len < nr) {
 			ret = image_classify(sd, start + done + len,
 					     &cached_block, &cached_slot,
-					     &next_kind, &next_target, &c);
+					     &next_kind, &next_target, &span);
 			if (ret || next_kind != kind ||
 			    (kind != RUN_ZERO && next_target != target + len))
 				break;
+			len += min_t(u64, span, nr - done - len);
 		}
 		if (ret)
 			break;
