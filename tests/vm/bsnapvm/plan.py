@@ -38,11 +38,12 @@ class Test:
 
 
 def _settings(script):
-    """'# bsnap-vm: key=value' lines at the top of a test script."""
+    """'# bsnap-vm: key=value' lines in the comment block at the top of a
+    test script (up to its first line that is not a comment or blank)."""
     out = {"allow-dmesg": []}
     with open(script, errors="replace") as f:
-        for n, line in enumerate(f):
-            if n > 30:
+        for line in f:
+            if line.strip() and not line.lstrip().startswith("#"):
                 break
             m = re.match(r"#\s*bsnap-vm:\s*([\w-]+)=(.*)$", line.rstrip("\n"))
             if not m:
