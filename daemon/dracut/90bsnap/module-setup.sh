@@ -7,8 +7,9 @@
 check() {
     require_binaries /usr/sbin/bsnapd blkid || return 1
     # In an image only while the host's state file marks a traced root
-    # device (check() runs on the host building the image; the package
-    # regenerates the images when that changes), or when asked for
+    # device (check() runs on the host building the image; rpm's
+    # %posttrans regenerates the images when installed while root is
+    # traced; a root traced later needs dracut -f), or when asked for
     # (--add bsnap: 255).
     # shellcheck disable=SC2154 # dracut sets dracutsysrootdir (--sysroot)
     grep -qs '"root": true' "${dracutsysrootdir-}/var/lib/bsnap/state.json" || return 255
