@@ -178,8 +178,8 @@ case "$BSNAP_BOOT" in
 	mkdir -p "$backup_mnt"
 	mount "$backup_dev" "$backup_mnt"
 
-	# Traced before dracut runs: the module's check() puts it into an image
-	# only while the state file marks a root device.
+	# Traced before dracut runs, as a user who installs bsnap and traces
+	# root at once would (the module is in every image either way).
 	log "tracing root ($rootdev): snapshot, full copy, incremental"
 	modprobe bsnap
 	systemctl start bsnapd.service
