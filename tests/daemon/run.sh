@@ -17,11 +17,16 @@
 #   whenever its script changed).
 # --suite NAME: run only tests/daemon/NAME (repeatable); default: every
 #   suite, each on a fresh overlay of the image: boot (a second disk
-#   reloaded by bsnap-reload.service, the initramfs hook) and rootfs (the
-#   root filesystem reloaded by the image's own initramfs).
+#   reloaded by bsnap-reload.service, the initramfs hook), rootfs (the
+#   root filesystem reloaded by the image's own initramfs) and rootfs-dracut
+#   (the same with dracut's initramfs and daemon/dracut/90bsnap).
+# A suite's executable host-prepare, if any, runs first on the host with a
+# directory and the image's tree (e.g. to download .debs the guest, which
+# has no network, installs); the guest sees the directory as
+# $BSNAP_SUITE_FILES.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-[ $# -ge 2 ] || { sed -n '2,19p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,23p' "$0"; exit 2; }
 build=$(cd "$1" && pwd)
 ko=$2
 [ "$ko" = build ] || ko=$(readlink -f "$ko")
@@ -69,7 +74,7 @@ if [ "$ko" = build ]; then
 fi
 vermagic=$(modinfo -F vermagic "$ko" | cut -d' ' -f1)
 [ "$vermagic" = "$release" ] || { echo "run.sh: $ko is for $vermagic, the image runs $release" >&2; exit 2; }
-[ ${#suites[@]} -gt 0 ] || suites=(boot rootfs)
+[ ${#suites[@]} -gt 0 ] || suites=(boot rootfs rootfs-dracut)
 for suite in "${suites[@]}"; do
 	[ -d "$repo/tests/daemon/$suite" ] || { echo "run.sh: no suite tests/daemon/$suite" >&2; exit 2; }
 done
@@ -80,9 +85,17 @@ for suite in "${suites[@]}"; do
 	qemu-img create -q -f qcow2 -F raw -b "$image" "$overlay"
 	t0=$SECONDS
 	src=0
-	"$repo/tests/vm/bsnap-vm" --root-image "$overlay" --kernel-root "$kroot" --kernel "$release" \
-		--out "$out/runs" --env-path "BSNAPD_BUILD=$build" --env-path "BSNAP_KO=$ko" \
-		--env-path "BSNAP_UNITS=$repo/daemon" --suite "$repo/tests/daemon/$suite" || src=$?
+	extra=()
+	if [ -x "$repo/tests/daemon/$suite/host-prepare" ]; then
+		files=$out/files-$suite
+		mkdir -p "$files"
+		"$repo/tests/daemon/$suite/host-prepare" "$files" "$kroot" || src=$?
+		extra=(--env-path "BSNAP_SUITE_FILES=$files")
+	fi
+	[ $src -ne 0 ] ||
+		"$repo/tests/vm/bsnap-vm" --root-image "$overlay" --kernel-root "$kroot" --kernel "$release" \
+			--out "$out/runs" --env-path "BSNAPD_BUILD=$build" --env-path "BSNAP_KO=$ko" \
+			--env-path "BSNAP_UNITS=$repo/daemon" "${extra[@]}" --suite "$repo/tests/daemon/$suite" || src=$?
 	rm -f "$overlay"
 	echo "run.sh: suite $suite: $([ $src -eq 0 ] && echo passed || echo "FAILED ($src)") in $((SECONDS - t0)) s"
 	[ $src -eq 0 ] || rc=$src
