@@ -116,6 +116,18 @@ print(overlap(minus(after, before), free) * 512)
 PY
 }
 
+# reload_mounted WHAT: load the module, reload-snapshot the unmounted
+# origin's CoW file, mount the origin; the snapshot must have no error.
+reload_mounted() {
+	snap_load
+	run_cmd "$WORK/reload" bsnapctl reload-snapshot "$dev" cow "$minor"
+	[ "$RC" = 0 ] || fail "reload-snapshot $1 exited $RC: $(head -1 "$WORK/reload.err")"
+	wait_for_node "$img" || fail "$img did not come back after reload-snapshot $1"
+	mount_fs "$dev" "$MNT_ORIGIN"
+	snap_json "$minor"
+	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after reload-snapshot $1"
+}
+
 check_image() { # WHAT
 	stamp checksum "$img" --blocks-check "$WORK/grown.digests" --max-report 10 ||
 		fail "$1: the image changed after the growth"
@@ -221,13 +233,7 @@ for fs in ext4 xfs; do
 	free_before=$(cow_free "$minor")
 	umount_fs "$MNT_ORIGIN"
 	unload_module
-	snap_load
-	run_cmd "$WORK/reload" bsnapctl reload-snapshot "$dev" cow "$minor"
-	[ "$RC" = 0 ] || fail "reload-snapshot of the grown file exited $RC: $(head -1 "$WORK/reload.err")"
-	wait_for_node "$img" || fail "$img did not come back after reload"
-	mount_fs "$dev" "$MNT_ORIGIN"
-	snap_json "$minor"
-	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after reload"
+	reload_mounted "of the grown file"
 	assert_eq "$(json_get "$WORK/info.json" falloc_size)" $((size0 + grow * MiB)) "falloc_size after reload"
 	free_after=$(cow_free "$minor")
 	log "CoW free before umount $((free_before / MiB)) MiB, after reload $((free_after / MiB)) MiB"
@@ -285,13 +291,7 @@ os.pwrite(fd, bytes([0xA5]) * int(sys.argv[3]), int(sys.argv[2]))
 os.fsync(fd)
 os.close(fd)
 PY
-	snap_load
-	run_cmd "$WORK/reload2" bsnapctl reload-snapshot "$dev" cow "$minor"
-	[ "$RC" = 0 ] || fail "reload-snapshot with a torn spare table exited $RC: $(head -1 "$WORK/reload2.err")"
-	wait_for_node "$img" || fail "$img did not come back after reload"
-	mount_fs "$dev" "$MNT_ORIGIN"
-	snap_json "$minor"
-	assert_eq "$(json_get "$WORK/info.json" error)" 0 "snapshot error after a reload with a torn spare table"
+	reload_mounted "with a torn spare table"
 	check_image "after a reload with a torn spare table"
 
 	log "incremental mode refuses to grow"
