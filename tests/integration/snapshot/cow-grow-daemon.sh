@@ -39,6 +39,9 @@ udevd=/lib/systemd/systemd-udevd
 [ -x "$udevd" ] || fail "no $udevd (package udev): bsnapd gets the module's events through udev"
 pgrep -x systemd-udevd >/dev/null && fail "a udevd already runs in this guest"
 bg udevd "$udevd" --children-max=2
+# Leave no trace of it for the tests after this one in the same boot:
+# libudev (dmsetup's udev sync) takes /run/udev/control for a live udevd.
+trap '_rc=$?; rm -rf /run/udev; (exit $_rc); _snap_cleanup' EXIT
 udevadm settle --timeout=30 || log "udevadm settle timed out"
 bg bsnapd "$bsnapd" --state-file "$WORK/state.json" --no-modprobe
 for _ in $(seq 100); do
@@ -100,6 +103,7 @@ tail -5 "$WORK/bsnapd.log"
 
 udevadm control --exit || fail "udevd did not stop"
 bg_wait udevd
+rm -rf /run/udev
 snap_destroy 0
 rm -f "$MNT_ORIGIN/cow"
 umount_fs "$MNT_ORIGIN"

@@ -163,7 +163,9 @@ fsck_image() {
 	truncate -s 256M "$cowfile"
 	modprobe -a loop dm-snapshot || fail "cannot load the loop and dm-snapshot drivers"
 	OVERLAY_LOOP=$(losetup -f --show "$cowfile") || fail "losetup for the overlay failed"
-	dmsetup create bsnap-overlay --table "0 $(blockdev --getsz "$img") snapshot $img $OVERLAY_LOOP N 8" ||
+	# --noudevsync: a udevd another test ran leaves /run/udev/control
+	# behind, and dmsetup would wait forever for a udev that is gone.
+	dmsetup --noudevsync create bsnap-overlay --table "0 $(blockdev --getsz "$img") snapshot $img $OVERLAY_LOOP N 8" ||
 		fail "cannot create a dm-snapshot overlay over $img"
 	dmsetup mknodes bsnap-overlay # no udev in the guest
 	mkdir -p /mnt/bsnap-replay
@@ -172,7 +174,7 @@ fsck_image() {
 	umount /mnt/bsnap-replay
 	log "xfs_repair -n after replaying the log on the overlay"
 	xfs_repair -n /dev/mapper/bsnap-overlay || rc=$?
-	dmsetup remove bsnap-overlay
+	dmsetup --noudevsync remove bsnap-overlay
 	losetup -d "$OVERLAY_LOOP"
 	OVERLAY_LOOP=
 	rm -f "$cowfile"
@@ -368,7 +370,7 @@ _snap_cleanup() {
 		mountpoint -q "${MOUNTS[i]}" && umount -l "${MOUNTS[i]}" 2>/dev/null
 	done
 	mountpoint -q /mnt/bsnap-replay && umount /mnt/bsnap-replay
-	dmsetup info bsnap-overlay >/dev/null 2>&1 && dmsetup remove bsnap-overlay
+	dmsetup info bsnap-overlay >/dev/null 2>&1 && dmsetup --noudevsync remove bsnap-overlay
 	[ -n "${OVERLAY_LOOP:-}" ] && losetup -d "$OVERLAY_LOOP"
 	for m in "${SNAP_MINORS[@]}"; do
 		timeout 60 "$BSNAP_BIN/bsnapctl" destroy "$m" >/dev/null 2>&1 ||
