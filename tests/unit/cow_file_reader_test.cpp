@@ -35,6 +35,19 @@ cow_problem refusal(const std::string& path, std::string* message = nullptr) {
 // 130 full blocks and a last one of 1 KiB.
 constexpr std::uint64_t device_sectors = 130 * 8 + 2;
 
+// A file with one block changed, its header fields changed by @change and
+// sealed again: refused as bad_header, the message holding @expected.
+template <typename Change>
+void refused_header(const std::string& path, Change change, const std::string& expected) {
+    cow_builder cow(device_sectors, {1});
+    change(cow.f);
+    cow.seal();
+    cow.write(path);
+    std::string message;
+    CHECK(refusal(path, &message) == cow_problem::bad_header);
+    CHECK_THAT(message, Contains(expected));
+}
+
 } // namespace
 
 TEST_CASE("a valid CoW file is read with its header and changed runs", "[cow]") {
@@ -220,13 +233,7 @@ TEST_CASE("a version 3 CoW file whose checksum misses its new fields is refused"
 TEST_CASE("a version 3 CoW file with impossible growth fields is refused", "[cow]") {
     temp_directory dir;
     auto refused = [&dir](auto change, const std::string& expected) {
-        cow_builder cow(device_sectors, {1});
-        change(cow.f);
-        cow.seal();
-        cow.write(dir / "cow");
-        std::string message;
-        CHECK(refusal(dir / "cow", &message) == cow_problem::bad_header);
-        CHECK_THAT(message, Contains(expected));
+        refused_header(dir / "cow", change, expected);
     };
     using fields = cow_builder::fields;
     refused([](fields& f) { f.grown_off = f.file_size + 4096; }, "grown_off ");
@@ -333,13 +340,7 @@ TEST_CASE("a CoW file whose bitmap does not match bitmap_crc is refused", "[cow]
 TEST_CASE("a CoW file whose regions lie outside the file is refused", "[cow]") {
     temp_directory dir;
     auto refused = [&dir](auto change, const std::string& expected) {
-        cow_builder cow(device_sectors, {1});
-        change(cow.f);
-        cow.seal();
-        cow.write(dir / "cow");
-        std::string message;
-        CHECK(refusal(dir / "cow", &message) == cow_problem::bad_header);
-        CHECK_THAT(message, Contains(expected));
+        refused_header(dir / "cow", change, expected);
     };
     using fields = cow_builder::fields;
     refused([](fields& f) { f.bitmap_off = f.file_size; },
