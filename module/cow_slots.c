@@ -132,9 +132,15 @@ int cow_slots_add(struct cow_slots *s, const struct cow_slot_range *add,
 			continue;
 		}
 		if (m == s->max_ranges) {
-			pr_warn("CoW file: more than %u usable ranges, the rest stays unused\n",
+			/*
+			 * Cutting the sorted list could drop a range named
+			 * before, whose slots may hold data the image reads:
+			 * refuse the whole call and keep the table as it is.
+			 */
+			pr_warn("CoW file: more than %u usable ranges; the space added stays unused\n",
 				s->max_ranges);
-			break;
+			kvfree(all);
+			return -E2BIG;
 		}
 		all[m++] = all[i];
 	}

@@ -73,7 +73,8 @@ int cow_slots_alloc(struct cow_slots *s, unsigned int n, u64 *first);
 /*
  * Make @add[0, @nr) usable (in any order, may overlap), clipped to
  * [base_end, @limit). Slots already spent only read as zeros from now on.
- * *@added: slots that became available for data. Process context; callers
+ * *@added: slots that became available for data. -E2BIG, nothing changed,
+ * if the merged table would pass max_ranges. Process context; callers
  * serialize (control mutex).
  */
 int cow_slots_add(struct cow_slots *s, const struct cow_slot_range *add,

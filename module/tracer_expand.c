@@ -172,7 +172,8 @@ int tracer_cow_usable(struct bsnap_cow_usable *arg)
 		/* A reload could not trust the table: fail loudly now. */
 		pr_err("bsnap%u: cannot record the CoW file's usable space (%d)\n",
 		       t->minor, ret);
-		if (ret != -EINVAL && ret != -EOPNOTSUPP && ret != -ENOMEM)
+		if (ret != -EINVAL && ret != -EOPNOTSUPP && ret != -ENOMEM &&
+		    ret != -E2BIG)
 			tracer_set_error(t, ret);
 		return ret;
 	}
