@@ -9,6 +9,10 @@
  * bsnap's own passes (bsnap_submit_own). Bios resubmitted by stacked drivers
  * (DM, MD, bio splitting) come from kernel text and are seen again.
  *
+ * Passthrough requests (SG_IO, NVMe passthrough) bypass submit_bio_noacct;
+ * kprobes on blk_execute_rq{,_nowait} see them before they run and let the
+ * tracer break the chain of a disk they may write (passthrough.c).
+ *
  * Lifetime: the redirected function runs inside an SRCU read section, so a
  * tracer unpublished from the table can be freed after bsnap_hook_sync(),
  * and removing the hook waits for tasks still inside module text.
@@ -17,6 +21,7 @@
 
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/srcu.h>
 
@@ -42,6 +47,29 @@ static struct fn_redirect bio_fns[] = {
 };
 static FN_REDIRECT_SET(bio_redirect, bio_fns);
 
+/*
+ * Passthrough requests never reach submit_bio_noacct: watch where they are
+ * handed to the driver. Only looked at, never redirected: a command may run
+ * for minutes, and nothing of bsnap's may be on the stack while it does.
+ */
+static int passthrough_pre(struct kprobe *kp, struct pt_regs *regs)
+{
+	struct request *rq = (struct request *)regs_get_kernel_argument(regs, 0);
+	int idx = srcu_read_lock(&hook_srcu);
+
+	tracer_handle_passthrough(rq);
+	srcu_read_unlock(&hook_srcu, idx);
+	return 0;
+}
+
+static struct kprobe passthrough_kps[] = {
+	{ .symbol_name = "blk_execute_rq", .pre_handler = passthrough_pre },
+	{ .symbol_name = "blk_execute_rq_nowait", .pre_handler = passthrough_pre },
+};
+static struct kprobe *passthrough_kp_list[] = {
+	&passthrough_kps[0], &passthrough_kps[1],
+};
+
 void bsnap_submit_own(struct bio *bio)
 {
 	submit_bio_noacct(bio);
@@ -49,12 +77,25 @@ void bsnap_submit_own(struct bio *bio)
 
 static int hook_install(void)
 {
-	return fn_redirect_install(&bio_redirect);
+	int ret;
+
+	ret = register_kprobes(passthrough_kp_list,
+			       ARRAY_SIZE(passthrough_kp_list));
+	if (ret) {
+		pr_err("cannot watch passthrough commands: %d\n", ret);
+		return ret;
+	}
+	ret = fn_redirect_install(&bio_redirect);
+	if (ret)
+		unregister_kprobes(passthrough_kp_list,
+				   ARRAY_SIZE(passthrough_kp_list));
+	return ret;
 }
 
 static void hook_remove(void)
 {
 	fn_redirect_remove(&bio_redirect);
+	unregister_kprobes(passthrough_kp_list, ARRAY_SIZE(passthrough_kp_list));
 	synchronize_srcu(&hook_srcu);
 	fn_redirect_settle();
 }

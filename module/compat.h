@@ -86,6 +86,22 @@ static inline int bsnap_bdev_mount_check(struct block_device *bdev)
 #endif
 }
 
+/*
+ * The first sector of @bio on its whole disk. submit_bio_noacct() adds a
+ * partition's start to bi_sector once and marks the bio BIO_REMAPPED (5.12),
+ * leaving bi_bdev on the partition, so a bio split or resubmitted after that
+ * comes back carrying a whole-disk sector; before it, the sector is relative
+ * to the partition.
+ */
+static inline sector_t bsnap_bio_disk_sector(struct bio *bio)
+{
+	sector_t sector = bio->bi_iter.bi_sector;
+
+	if (bdev_is_partition(bio->bi_bdev) && !bio_flagged(bio, BIO_REMAPPED))
+		sector += bio->bi_bdev->bd_start_sect;
+	return sector;
+}
+
 /* ftrace_instruction_pointer_set() was renamed in 6.8. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
 #define bsnap_ftrace_set_ip(fregs, ip) \

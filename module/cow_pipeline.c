@@ -83,7 +83,7 @@ static void pipe_mark(struct cow_pipeline *p, struct bio *bio)
 {
 	u64 first, last;
 
-	cbt_map_block_range(p->cbt, tracer_bio_sector(bio), bio_sectors(bio),
+	cbt_map_block_range(p->cbt, tracer_bio_sector(p->t, bio), bio_sectors(bio),
 			    &first, &last);
 	cbt_map_set_range(p->cbt, first, last);
 }
@@ -279,7 +279,7 @@ static void pipe_collect(struct cow_pipeline *p, struct bio *bio)
 	struct cbt_map *cbt = p->cbt;
 	u64 first, last, pos, s, e, n;
 
-	cbt_map_block_range(cbt, tracer_bio_sector(bio), bio_sectors(bio),
+	cbt_map_block_range(cbt, tracer_bio_sector(p->t, bio), bio_sectors(bio),
 			    &first, &last);
 	if (last >= cbt->nr_blocks)
 		last = cbt->nr_blocks - 1;
@@ -331,7 +331,7 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	u64 first, last;
 
 	/* Blocks already copied never wait and are never read again. */
-	cbt_map_block_range(p->cbt, tracer_bio_sector(bio), bio_sectors(bio),
+	cbt_map_block_range(p->cbt, tracer_bio_sector(p->t, bio), bio_sectors(bio),
 			    &first, &last);
 	if (cbt_map_all_set(p->cbt, first, last))
 		return false;
@@ -340,7 +340,7 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	 * splits one, the remainder comes back from block-core text. Holding
 	 * it would deadlock the worker that waits for it; it is our data.
 	 */
-	if (cow_file_owns_range(p->store->cf, tracer_bio_sector(bio),
+	if (cow_file_owns_range(p->store->cf, tracer_bio_sector(p->t, bio),
 				bio_sectors(bio)))
 		return false;
 

@@ -45,9 +45,12 @@ static int __init bsnap_init(void)
 	ret = bsnap_direct_io_init();
 	if (ret)
 		return ret;
-	ret = bsnap_seal_init();
+	ret = bsnap_tracer_init();
 	if (ret)
 		goto err_io;
+	ret = bsnap_seal_init();
+	if (ret)
+		goto err_tracer;
 	ret = snap_dev_init();
 	if (ret)
 		goto err_seal;
@@ -82,6 +85,8 @@ err_snap:
 	snap_dev_exit();
 err_seal:
 	bsnap_seal_exit();
+err_tracer:
+	bsnap_tracer_exit();
 err_io:
 	bsnap_direct_io_exit();
 	return ret;
@@ -99,6 +104,7 @@ static void __exit bsnap_exit(void)
 	bsnap_proc_exit();
 	snap_dev_exit();
 	bsnap_seal_exit();
+	bsnap_tracer_exit();
 	bsnap_direct_io_exit();
 	pr_info("unloaded\n");
 }

@@ -10,15 +10,18 @@
 #include "log.h"
 
 #include <linux/bio.h>
+#include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/mutex.h>
 #include <linux/rculist.h>
 
+#include "bio_hook.h"
 #include "cbt_map.h"
 #include "cow_file.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
 #include "events.h"
+#include "passthrough.h"
 #include "tracer.h"
 
 DEFINE_MUTEX(bsnap_ctl_mutex);
@@ -86,19 +89,161 @@ void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg)
 		fn(t, arg);
 }
 
-bool tracer_handle_bio(struct bio *bio)
+/*
+ * Splits of writes that straddle the edge of a traced device. A mempool
+ * behind it: GFP_NOIO allocations from it wait, they never fail; the
+ * rescuer keeps a stacked driver's recursion (bios parked on
+ * current->bio_list) from waiting for splits that cannot complete.
+ */
+static struct bio_set split_bs;
+
+int bsnap_tracer_init(void)
+{
+	return bioset_init(&split_bs, BIO_POOL_SIZE, 0, BIOSET_NEED_RESCUER);
+}
+
+void bsnap_tracer_exit(void)
+{
+	bioset_exit(&split_bs);
+}
+
+static bool tracer_disk_traced(struct gendisk *disk)
 {
 	struct tracer *t;
+	bool found = false;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(t, &tracers, node) {
+		if (t->disk == disk) {
+			found = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/*
+ * The tracer of @disk whose device holds sector @start (NULL if none), and
+ * in *@cut the first sector from @start on where that changes: the end of
+ * the tracer's device or the start of another one, at most @end. Traced
+ * devices of one disk never overlap.
+ */
+static struct tracer *tracer_at(struct gendisk *disk, sector_t start,
+				sector_t end, sector_t *cut)
+{
+	struct tracer *t, *found = NULL;
+
+	*cut = end;
+	rcu_read_lock();
+	list_for_each_entry_rcu(t, &tracers, node) {
+		if (t->disk != disk)
+			continue;
+		if (start >= t->start_sect &&
+		    start - t->start_sect < t->nr_sectors) {
+			found = t;
+			*cut = min(*cut, t->start_sect + t->nr_sectors);
+		} else if (t->start_sect > start && t->start_sect < *cut) {
+			*cut = t->start_sect;
+		}
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/*
+ * A write to a disk that holds traced devices, sent to the disk or to any
+ * of its partitions: cut it at the edges of the traced devices and give
+ * each piece to the tracer whose device holds it. The tracers stay valid
+ * while the hook runs (bsnap_hook_sync), whether or not still in the table.
+ */
+static bool tracer_route_bio(struct gendisk *disk, struct bio *bio)
+{
+	for (;;) {
+		sector_t start = bsnap_bio_disk_sector(bio), cut;
+		struct tracer *t;
+		struct bio *piece = bio;
+		bool taken;
+
+		t = tracer_at(disk, start, start + bio_sectors(bio), &cut);
+		if (cut < start + bio_sectors(bio)) {
+			/* Rare: only a write across a traced device's edge. */
+			if (bio->bi_opf & REQ_NOWAIT) {
+				bio_wouldblock_error(bio);
+				return true;
+			}
+			piece = bio_split(bio, cut - start, GFP_NOIO, &split_bs);
+			if (!piece) {
+				/* Zone append: never on a traced disk. */
+				if (t)
+					tracer_break_chain(t, -EIO);
+				return false;
+			}
+			bio_chain(piece, bio);
+		}
+		taken = t && tracer_trace_bio(t, piece);
+		if (piece == bio)
+			return taken;
+		if (!taken)
+			bsnap_submit_own(piece);
+	}
+}
+
+bool tracer_handle_bio(struct bio *bio)
+{
+	struct gendisk *disk;
 
 	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
 		return false;
+	disk = bio->bi_bdev->bd_disk;
+	if (!tracer_disk_traced(disk))
+		return false;
+	return tracer_route_bio(disk, bio);
+}
+
+/*
+ * A passthrough command to a disk that holds traced devices: if it may
+ * change data, no copy was made and no block recorded, so each of them
+ * loses its snapshot and its chain. Atomic context (a kprobe).
+ */
+void tracer_handle_passthrough(struct request *rq)
+{
+	bool classified = false, may_write = false;
+	struct tracer *t;
+	char desc[64];
 
 	rcu_read_lock();
-	t = tracer_find_dev(bio->bi_bdev->bd_dev);
+	list_for_each_entry_rcu(t, &tracers, node) {
+		if (t->disk->queue != rq->q)
+			continue;
+		if (!classified) {
+			may_write = passthrough_may_write(rq, t->disk, desc,
+							  sizeof(desc));
+			classified = true;
+		}
+		if (!may_write)
+			break;
+		if (t->chain_broken)
+			continue;
+		pr_err("bsnap%u: a %s to %s may have changed the device behind bsnap's back: snapshot and incremental chain lost, take a full backup\n",
+		       t->minor, desc, t->disk->disk_name);
+		tracer_set_error(t, -ESTALE);
+		tracer_break_chain(t, -ESTALE);
+	}
 	rcu_read_unlock();
-	if (!t)
-		return false;
-	return tracer_trace_bio(t, bio);
+}
+
+bool tracer_disk_range_free(struct gendisk *disk, sector_t start, sector_t nr)
+{
+	struct tracer *t;
+
+	lockdep_assert_held(&bsnap_ctl_mutex);
+	list_for_each_entry(t, &tracers, node) {
+		if (t->disk == disk && start < t->start_sect + t->nr_sectors &&
+		    t->start_sect < start + nr)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -114,7 +259,7 @@ static bool tracer_hold_sealed(struct tracer *t, struct bio *bio)
 	struct cow_store *cs = READ_ONCE(t->store);
 	unsigned long flags;
 
-	if (cs && cow_file_owns_range(cs->cf, tracer_bio_sector(bio),
+	if (cs && cow_file_owns_range(cs->cf, tracer_bio_sector(t, bio),
 				      bio_sectors(bio)))
 		return false;
 
@@ -153,7 +298,7 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	if (pipe)
 		return cow_pipeline_write(pipe, bio);
 
-	cbt_map_block_range(cbt, tracer_bio_sector(bio), bio_sectors(bio),
+	cbt_map_block_range(cbt, tracer_bio_sector(t, bio), bio_sectors(bio),
 			    &first, &last);
 	cbt_map_set_range(cbt, first, last);
 	return false;

@@ -31,6 +31,7 @@
 #define BSNAP_DEFAULT_CACHE_SIZE (16ULL << 20)
 
 struct bio;
+struct request;
 struct cbt_map;
 struct cow_pipeline;
 struct cow_store;
@@ -43,6 +44,13 @@ struct tracer {
 	dev_t dev;		/* the traced device (a partition or a disk) */
 	struct bsnap_bdev_ref bdev_ref;
 	sector_t nr_sectors;	/* device size when tracing started */
+	/*
+	 * Where the device lies on its whole disk: the hook maps a write to
+	 * any device of @disk (the disk itself, any partition) that lands in
+	 * [start_sect, start_sect + nr_sectors) onto this tracer.
+	 */
+	struct gendisk *disk;
+	sector_t start_sect;
 
 	u32 state;		/* BSNAP_STATE_* except FAILED; fs mutex */
 	int error;		/* first failure (negative errno), or 0 */
@@ -76,18 +84,13 @@ struct tracer {
 };
 
 /*
- * The first sector of @bio relative to the traced device. Partition
- * remapping adds the partition's start to bi_sector (and sets BIO_REMAPPED)
- * but leaves bi_bdev alone, so a bio split after that comes back to the
- * hook carrying a whole-disk sector.
+ * The first sector of @bio relative to @t's device. The hook gives @t only
+ * bios that lie wholly in it, whichever device of the disk they were sent to.
  */
-static inline sector_t tracer_bio_sector(struct bio *bio)
+static inline sector_t tracer_bio_sector(const struct tracer *t,
+					 struct bio *bio)
 {
-	sector_t sector = bio->bi_iter.bi_sector;
-
-	if (bio_flagged(bio, BIO_REMAPPED) && bdev_is_partition(bio->bi_bdev))
-		sector -= bio->bi_bdev->bd_start_sect;
-	return sector;
+	return bsnap_bio_disk_sector(bio) - t->start_sect;
 }
 
 /*
@@ -110,10 +113,26 @@ void tracer_for_each(void (*fn)(struct tracer *t, void *arg), void *arg);
 /*
  * The hot path, called for every bio by the hook. Returns true if bsnap took
  * the bio over (it will be submitted later), false if the caller submits it.
+ * A write to any device of a disk that holds a traced device is mapped onto
+ * it by its place on the disk; a write that straddles the edge of a traced
+ * device is split there.
  */
 bool tracer_handle_bio(struct bio *bio);
-/* The same for a bio of @t's device, already looked up. */
+/* The same for a bio that lies wholly in @t's device, already looked up. */
 bool tracer_trace_bio(struct tracer *t, struct bio *bio);
+/*
+ * A passthrough request (SG_IO, NVMe passthrough), which bypasses the bio
+ * hook, is about to run: break the chain of every tracer on its disk if it
+ * may write. Any context.
+ */
+void tracer_handle_passthrough(struct request *rq);
+/*
+ * Is [start, start + nr) of @disk free of traced devices? Control mutex
+ * held (setup and reload refuse a device that overlaps a traced one).
+ */
+bool tracer_disk_range_free(struct gendisk *disk, sector_t start, sector_t nr);
+int bsnap_tracer_init(void);
+void bsnap_tracer_exit(void);
 
 /*
  * Changes may be missing from @t's map (the reason is logged by the

@@ -243,6 +243,21 @@ struct tracer *tracer_new(const struct bsnap_setup *arg,
 		return ERR_PTR(ret);
 	}
 	t->nr_sectors = bdev_nr_sectors(t->bdev_ref.bdev);
+	t->disk = t->bdev_ref.bdev->bd_disk;
+	t->start_sect = get_start_sect(t->bdev_ref.bdev);
+	/*
+	 * A write lands in one traced device at most: the whole disk of a
+	 * traced partition, or a partition of a traced disk, is refused.
+	 * Zone append writes choose their sector at completion: nothing
+	 * could copy before them.
+	 */
+	ret = bdev_is_zoned(t->bdev_ref.bdev) ? -EOPNOTSUPP :
+	      !tracer_disk_range_free(t->disk, t->start_sect, t->nr_sectors) ?
+	      -EBUSY : 0;
+	if (ret) {
+		tracer_free(t);
+		return ERR_PTR(ret);
+	}
 	return t;
 }
 

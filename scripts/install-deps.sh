@@ -17,6 +17,8 @@ packages=(
 	# the guest test harness (tests/vm) and the guest tests
 	qemu-system-x86 busybox-static cpio python3 util-linux udev
 	e2fsprogs xfsprogs fio fdisk dmsetup
+	# passthrough commands (SG_IO) for the paths suite
+	sg3-utils
 )
 
 missing=()
