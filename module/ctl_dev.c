@@ -21,6 +21,7 @@
 #include <uapi/bsnap.h>
 
 #include "ctl_dev.h"
+#include "snapshot_group.h"
 #include "tracer.h"
 #include "version.h"
 
@@ -158,6 +159,105 @@ static long ioctl_transition_snapshot(void __user *uarg)
 	return ret;
 }
 
+/* The group's members and their paths, copied in. */
+struct group_args {
+	struct bsnap_group_member *mb;
+	char **bdev_paths;
+	char **cow_paths;
+	unsigned int n;
+};
+
+static void group_args_free(struct group_args *ga)
+{
+	unsigned int i;
+
+	for (i = 0; i < ga->n; i++) {
+		if (!IS_ERR_OR_NULL(ga->bdev_paths[i]))
+			kfree(ga->bdev_paths[i]);
+		if (!IS_ERR_OR_NULL(ga->cow_paths[i]))
+			kfree(ga->cow_paths[i]);
+	}
+	kfree(ga->bdev_paths);
+	kfree(ga->cow_paths);
+	kfree(ga->mb);
+}
+
+static int group_args_copy(struct group_args *ga,
+			   const struct bsnap_group_snapshot *g)
+{
+	void __user *um = u64_to_user_ptr(g->members);
+	unsigned int i;
+	int ret;
+
+	ga->n = g->nr_members;
+	ga->mb = kcalloc(ga->n, sizeof(*ga->mb), GFP_KERNEL);
+	ga->bdev_paths = kcalloc(ga->n, sizeof(char *), GFP_KERNEL);
+	ga->cow_paths = kcalloc(ga->n, sizeof(char *), GFP_KERNEL);
+	if (!ga->mb || !ga->bdev_paths || !ga->cow_paths)
+		return -ENOMEM;
+	for (i = 0; i < ga->n; i++) {
+		struct bsnap_group_member *mb = &ga->mb[i];
+
+		ret = copy_struct_from_user(mb, sizeof(*mb),
+					    um + (size_t)i * g->member_size,
+					    g->member_size);
+		if (ret)
+			return ret;
+		if (mb->error)
+			return -EINVAL;
+		if (mb->bdev_path) {
+			ga->bdev_paths[i] = path_from_user(mb->bdev_path);
+			if (IS_ERR(ga->bdev_paths[i]))
+				return PTR_ERR(ga->bdev_paths[i]);
+		}
+		ga->cow_paths[i] = path_from_user(mb->cow_path);
+		if (IS_ERR(ga->cow_paths[i]))
+			return PTR_ERR(ga->cow_paths[i]);
+	}
+	return 0;
+}
+
+/* Several snapshots at one instant, see uapi/bsnap.h. */
+static long ioctl_snapshot_group(void __user *uarg)
+{
+	struct group_args ga = { 0 };
+	struct bsnap_group_snapshot g;
+	void __user *um;
+	unsigned int i;
+	u32 usize;
+	long ret;
+
+	ret = arg_copy_in(&g, sizeof(g), sizeof(g), uarg, &usize);
+	if (ret)
+		return ret;
+	if (!g.nr_members || g.nr_members > BSNAP_MAX_GROUP ||
+	    g.member_size < sizeof(struct bsnap_group_member) ||
+	    g.member_size > PAGE_SIZE || g.failed)
+		return -EINVAL;
+	ret = group_args_copy(&ga, &g);
+	if (ret)
+		goto out;
+	g.failed = g.nr_members;
+	mutex_lock(&bsnap_ctl_mutex);
+	ret = snapshot_group(ga.mb, ga.bdev_paths, ga.cow_paths, ga.n,
+			     &g.failed);
+	mutex_unlock(&bsnap_ctl_mutex);
+	um = u64_to_user_ptr(g.members);
+	for (i = 0; i < ga.n; i++) {
+		if (ga.mb[i].error &&
+		    put_user(ga.mb[i].error,
+			     (s32 __user *)(um + (size_t)i * g.member_size +
+					    offsetof(struct bsnap_group_member,
+						     error))))
+			ret = -EFAULT;
+	}
+	if (arg_copy_out(uarg, &g, sizeof(g), usize))
+		ret = -EFAULT;
+out:
+	group_args_free(&ga);
+	return ret;
+}
+
 static long ioctl_reconfigure(void __user *uarg)
 {
 	struct bsnap_reconfigure rc;
@@ -283,6 +383,8 @@ static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ioctl_expand_cow(uarg);
 	case _IOC_NR(BSNAP_IOC_COW_USABLE):
 		return ioctl_cow_usable(uarg);
+	case _IOC_NR(BSNAP_IOC_SNAPSHOT_GROUP):
+		return ioctl_snapshot_group(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -177,7 +177,7 @@ static void reload_start(struct tracer *t, bool snapshot)
 		tracer_set_error(t, PTR_ERR(pipe));
 		return;
 	}
-	/* Published after the store, as tracer_start_snapshot() does. */
+	/* Published after the store, as snap_member_switch() does. */
 	smp_store_release(&t->pipe, pipe);
 }
 

@@ -26,6 +26,7 @@
 #include "cow_store.h"
 #include "events.h"
 #include "snap_dev.h"
+#include "snapshot_group.h"
 #include "tracer.h"
 
 void tracer_free(struct tracer *t)
@@ -109,13 +110,6 @@ static struct tracer *tracer_alloc(const struct bsnap_setup *arg,
 	return t;
 }
 
-/* What a snapshot needs beyond the tracer: its change map, store, pipeline. */
-struct snap_parts {
-	struct cbt_map *cbt;
-	struct cow_store *store;
-	struct cow_pipeline *pipe;
-};
-
 static void snap_parts_free(struct snap_parts *sp)
 {
 	if (sp->pipe)
@@ -163,39 +157,30 @@ err:
 }
 
 /*
- * The snapshot's instant: with the filesystem frozen, make @sp live for
- * the hook. The pipeline is published before the change map, the order
- * tracer_handle_bio() relies on; after bsnap_hook_sync() no write uses the
- * previous map any more. @publish puts a new tracer in the table.
+ * The snapshot's instant, with the filesystem frozen: make @m's parts live
+ * for the hook. The pipeline is published before the change map, the order
+ * tracer_trace_bio() relies on; once the group calls bsnap_hook_sync() no
+ * write uses the previous map any more.
  */
-static int tracer_start_snapshot(struct tracer *t, struct snap_parts *sp,
-				 bool publish)
+void snap_member_switch(struct snap_member *m)
 {
-	struct block_device *bdev = t->bdev_ref.bdev;
-	int ret;
+	struct tracer *t = m->t;
 
-	ret = bsnap_bdev_freeze(bdev);
-	if (ret) {
-		pr_err("cannot freeze %s: %d\n", t->bdev_path, ret);
-		return ret;
-	}
 	WRITE_ONCE(t->error, 0);
 	/* Under the fs mutex, as seals run: one sees all old or all new. */
 	mutex_lock(&bsnap_fs_mutex);
-	t->store = sp->store;
+	m->old_store = t->store;
+	m->old_cbt = t->cbt;
+	t->store = m->sp.store;
 	t->state |= BSNAP_STATE_SNAPSHOT;
 	/* Pipeline first, then the map: see tracer_trace_bio(). */
-	smp_store_release(&t->pipe, sp->pipe);
+	smp_store_release(&t->pipe, m->sp.pipe);
 	/* Pairs with the acquire of t->cbt in tracer_trace_bio(). */
-	smp_store_release(&t->cbt, sp->cbt);
+	smp_store_release(&t->cbt, m->sp.cbt);
 	mutex_unlock(&bsnap_fs_mutex);
-	if (publish)
+	memset(&m->sp, 0, sizeof(m->sp));	/* @t's now */
+	if (m->setup)
 		tracer_publish(t);
-	bsnap_hook_sync();
-	ret = bsnap_bdev_thaw(bdev);
-	if (ret)
-		pr_warn("thaw of %s returned %d\n", t->bdev_path, ret);
-	return 0;
 }
 
 int tracer_add_image(struct tracer *t)
@@ -261,13 +246,13 @@ struct tracer *tracer_new(const struct bsnap_setup *arg,
 	return t;
 }
 
-int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
-			  const char *cow_path)
+int snap_member_setup(struct snap_member *m, const struct bsnap_setup *arg,
+		      const char *bdev_path, const char *cow_path)
 {
-	struct snap_parts sp;
 	struct tracer *t;
 	int ret;
 
+	memset(m, 0, sizeof(*m));
 	t = tracer_new(arg, bdev_path, cow_path);
 	if (IS_ERR(t))
 		return PTR_ERR(t);
@@ -277,22 +262,91 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 	if (ret)
 		goto err_free;
 	ret = snap_parts_create(t, cow_path, arg->fallocate_size, t->seqid,
-				&sp);
+				&m->sp);
 	if (ret)
 		goto err_free;
 	ret = bsnap_hook_get();
 	if (ret)
 		goto err_parts;
-	t->fs_path = cow_file_fs_path(sp.store->cf);
+	t->fs_path = cow_file_fs_path(m->sp.store->cf);
 	if (IS_ERR(t->fs_path)) {
 		ret = PTR_ERR(t->fs_path);
 		t->fs_path = NULL;
 		goto err_hook;
 	}
 	t->state |= BSNAP_STATE_ACTIVE;
-	ret = tracer_start_snapshot(t, &sp, true);
+	m->t = t;
+	m->setup = true;
+	return 0;
+
+err_hook:
+	bsnap_hook_put();
+err_parts:
+	snap_parts_free(&m->sp);
+err_free:
+	tracer_free(t);
+	return ret;
+}
+
+int snap_member_transition(struct snap_member *m, unsigned int minor,
+			   u64 fallocate_size, const char *cow_path)
+{
+	struct tracer *t;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	t = tracer_find_minor(minor);
+	if (!t)
+		return minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
+	if (t->chain_broken)
+		return tracer_error(t) ?: -EUCLEAN;
+	if ((t->state & BSNAP_STATE_SNAPSHOT) ||
+	    !(t->state & BSNAP_STATE_ACTIVE))
+		return -EINVAL;
+	ret = check_snapshot_args(cow_path, t);
 	if (ret)
-		goto err_hook;
+		return ret;
+	m->cow_path = kstrdup(cow_path, GFP_KERNEL);
+	if (!m->cow_path)
+		return -ENOMEM;
+	ret = snap_parts_create(t, cow_path, fallocate_size, t->seqid + 1,
+				&m->sp);
+	if (ret)
+		goto err_path;
+	m->fs_path = cow_file_fs_path(m->sp.store->cf);
+	if (IS_ERR(m->fs_path)) {
+		ret = PTR_ERR(m->fs_path);
+		m->fs_path = NULL;
+		goto err_parts;
+	}
+	m->t = t;
+	return 0;
+
+err_parts:
+	snap_parts_free(&m->sp);
+err_path:
+	kfree(m->cow_path);
+	m->cow_path = NULL;
+	return ret;
+}
+
+void snap_member_abort(struct snap_member *m)
+{
+	snap_parts_free(&m->sp);
+	if (m->setup) {
+		bsnap_hook_put();
+		tracer_free(m->t);
+	}
+	kfree(m->cow_path);
+	kfree(m->fs_path);
+	memset(m, 0, sizeof(*m));
+}
+
+static int finish_setup(struct snap_member *m)
+{
+	struct tracer *t = m->t;
+	int ret;
+
 	mutex_lock(&bsnap_fs_mutex);
 	tracer_get_module(t);
 	mutex_unlock(&bsnap_fs_mutex);
@@ -305,20 +359,67 @@ int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
 		return ret;
 	}
 	pr_info("bsnap%u: snapshot of %s, CoW file %s\n", t->minor,
-		bdev_path, cow_path);
+		t->bdev_path, t->cow_path);
 	bsnap_event(t, "setup");
 	return 0;
+}
 
-err_hook:
-	bsnap_hook_put();
-err_parts:
-	t->store = NULL;
-	t->pipe = NULL;
-	t->cbt = NULL;
-	snap_parts_free(&sp);
-err_free:
-	tracer_free(t);
+static int finish_transition(struct snap_member *m)
+{
+	struct tracer *t = m->t;
+	int ret;
+
+	cow_file_close_open(t->store->cf);
+	t->seqid++;
+	kfree(t->cow_path);
+	t->cow_path = m->cow_path;
+	kfree(t->fs_path);
+	t->fs_path = m->fs_path;
+	m->cow_path = NULL;
+	m->fs_path = NULL;
+
+	/*
+	 * The old file keeps exactly the changes between the two snapshots:
+	 * no write marks old_cbt any more (the group synced the hook).
+	 * Both CoW files differ between the two images without any traced
+	 * write: the old one was written directly, the new one reads as zeros.
+	 */
+	cow_store_mark_blocks(m->old_store, m->old_cbt);
+	cow_store_mark_blocks(t->store, m->old_cbt);
+	ret = cow_store_write_meta(m->old_store, m->old_cbt,
+				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
+				   BSNAP_COW_SUPERSEDED, true);
+	if (ret)
+		pr_err("bsnap%u: cannot write the previous CoW file's change map (%d): take a full backup\n",
+		       t->minor, ret);
+	cow_store_destroy(m->old_store, false);
+	cbt_map_destroy(m->old_cbt);
+
+	if (tracer_add_image(t))
+		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
+	pr_info("bsnap%u: snapshot %llu, CoW file %s\n", t->minor, t->seqid,
+		t->cow_path);
+	bsnap_event(t, "transition");
 	return ret;
+}
+
+int snap_member_finish(struct snap_member *m)
+{
+	int ret = m->setup ? finish_setup(m) : finish_transition(m);
+
+	memset(m, 0, sizeof(*m));
+	return ret;
+}
+
+int tracer_setup_snapshot(const struct bsnap_setup *arg, const char *bdev_path,
+			  const char *cow_path)
+{
+	struct snap_member m;
+	unsigned int failed;
+	int ret;
+
+	ret = snap_member_setup(&m, arg, bdev_path, cow_path);
+	return ret ?: snap_group_start(&m, 1, &failed);
 }
 
 int tracer_transition_incremental(unsigned int minor)
@@ -368,84 +469,13 @@ int tracer_transition_incremental(unsigned int minor)
 int tracer_transition_snapshot(const struct bsnap_transition_snapshot *arg,
 			       const char *cow_path)
 {
-	struct cow_store *old_store;
-	struct cbt_map *old_cbt;
-	struct snap_parts sp;
-	struct tracer *t;
-	char *path, *fs_path;
+	struct snap_member m;
+	unsigned int failed;
 	int ret;
 
-	t = tracer_find_minor(arg->minor);
-	if (!t)
-		return arg->minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
-	if (t->chain_broken)
-		return tracer_error(t) ?: -EUCLEAN;
-	if ((t->state & BSNAP_STATE_SNAPSHOT) ||
-	    !(t->state & BSNAP_STATE_ACTIVE))
-		return -EINVAL;
-	ret = check_snapshot_args(cow_path, t);
-	if (ret)
-		return ret;
-	path = kstrdup(cow_path, GFP_KERNEL);
-	if (!path)
-		return -ENOMEM;
-	ret = snap_parts_create(t, cow_path, arg->fallocate_size,
-				t->seqid + 1, &sp);
-	if (ret) {
-		kfree(path);
-		return ret;
-	}
-	fs_path = cow_file_fs_path(sp.store->cf);
-	if (IS_ERR(fs_path)) {
-		snap_parts_free(&sp);
-		kfree(path);
-		return PTR_ERR(fs_path);
-	}
-
-	tracer_unseal(t);
-	old_store = t->store;
-	old_cbt = t->cbt;
-	mutex_lock(&bsnap_fs_mutex);
-	ret = t->store->cf->dentry ? 0 : -ENODEV; /* unmounted meanwhile */
-	mutex_unlock(&bsnap_fs_mutex);
-	if (!ret)
-		ret = tracer_start_snapshot(t, &sp, false);
-	if (ret) {
-		snap_parts_free(&sp);
-		kfree(fs_path);
-		kfree(path);
-		return ret;
-	}
-	cow_file_close_open(sp.store->cf);
-	t->seqid++;
-	kfree(t->cow_path);
-	t->cow_path = path;
-	kfree(t->fs_path);
-	t->fs_path = fs_path;
-
-	/*
-	 * The old file keeps exactly the changes between the two snapshots:
-	 * no write marks old_cbt any more (tracer_start_snapshot synced).
-	 * Both CoW files differ between the two images without any traced
-	 * write: the old one was written directly, the new one reads as zeros.
-	 */
-	cow_store_mark_blocks(old_store, old_cbt);
-	cow_store_mark_blocks(sp.store, old_cbt);
-	ret = cow_store_write_meta(old_store, old_cbt,
-				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
-				   BSNAP_COW_SUPERSEDED, true);
-	if (ret)
-		pr_err("bsnap%u: cannot write the previous CoW file's change map (%d): take a full backup\n",
-		       t->minor, ret);
-	cow_store_destroy(old_store, false);
-	cbt_map_destroy(old_cbt);
-
-	if (tracer_add_image(t))
-		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
-	pr_info("bsnap%u: snapshot %llu, CoW file %s\n", t->minor, t->seqid,
-		cow_path);
-	bsnap_event(t, "transition");
-	return ret;
+	ret = snap_member_transition(&m, arg->minor, arg->fallocate_size,
+				     cow_path);
+	return ret ?: snap_group_start(&m, 1, &failed);
 }
 
 int tracer_reconfigure(const struct bsnap_reconfigure *arg)

@@ -152,6 +152,41 @@ struct bsnap_cow_usable {
 	__u64 free_bytes;  /* out: CoW data the file can still take */
 };
 
+/*
+ * Several devices at one instant (BSNAP_IOC_SNAPSHOT_GROUP): each member is
+ * a setup-snapshot or a transition-to-snapshot. Every member is prepared
+ * first (CoW files created, arguments checked: any failure and nothing
+ * changes); then all their filesystems are frozen, in the order given,
+ * every snapshot starts, and they are thawed in reverse order. The images
+ * of all members show one moment: no write to any of them lies between
+ * two of the snapshots. Freeze order matters when one filesystem lives on
+ * another (a loop device over a file): give the upper one first.
+ */
+#define BSNAP_GROUP_SETUP 1	 /* a new snapshot: bdev_path, cow_path, minor */
+#define BSNAP_GROUP_TRANSITION 2 /* incremental -> snapshot: cow_path, minor */
+#define BSNAP_MAX_GROUP 32
+
+struct bsnap_group_member {
+	__u32 op;	      /* BSNAP_GROUP_* */
+	__u32 minor;
+	__u32 flags;	      /* setup: BSNAP_FLAG_* */
+	__s32 error;	      /* out: negative errno of this member's failure */
+	__u64 cache_size;     /* setup: as in struct bsnap_setup */
+	__u64 fallocate_size; /* bytes of the CoW file; 0 = default */
+	__u64 bdev_path;      /* setup: user pointer to a path */
+	__u64 cow_path;	      /* user pointer to an absolute path */
+};
+
+struct bsnap_group_snapshot {
+	__u32 size;
+	__u32 nr_members;     /* 1 .. BSNAP_MAX_GROUP */
+	__u32 member_size;    /* sizeof(struct bsnap_group_member) */
+	__u32 failed;	      /* out: index of the member that failed the
+			       * group, or nr_members if none did
+			       */
+	__u64 members;	      /* user pointer to the array */
+};
+
 #define BSNAP_IOCTL_MAGIC 0xB5
 
 #define BSNAP_IOC_VERSION _IOWR(BSNAP_IOCTL_MAGIC, 0, struct bsnap_version)
@@ -173,5 +208,7 @@ struct bsnap_cow_usable {
 	_IOWR(BSNAP_IOCTL_MAGIC, 10, struct bsnap_expand_cow)
 #define BSNAP_IOC_COW_USABLE                                                   \
 	_IOWR(BSNAP_IOCTL_MAGIC, 11, struct bsnap_cow_usable)
+#define BSNAP_IOC_SNAPSHOT_GROUP                                               \
+	_IOWR(BSNAP_IOCTL_MAGIC, 12, struct bsnap_group_snapshot)
 
 #endif /* _UAPI_BSNAP_H */
