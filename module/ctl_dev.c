@@ -171,7 +171,7 @@ static void group_args_free(struct group_args *ga)
 {
 	unsigned int i;
 
-	for (i = 0; i < ga->n; i++) {
+	for (i = 0; ga->bdev_paths && ga->cow_paths && i < ga->n; i++) {
 		if (!IS_ERR_OR_NULL(ga->bdev_paths[i]))
 			kfree(ga->bdev_paths[i]);
 		if (!IS_ERR_OR_NULL(ga->cow_paths[i]))
