@@ -68,6 +68,23 @@ cow_grow_actions system_cow_grow_actions() {
     return act;
 }
 
+std::vector<unsigned> cow_low_to_grow(const std::vector<device_info>& devices,
+                                      std::map<unsigned, std::uint64_t>& tried) {
+    std::vector<unsigned> grow;
+    std::map<unsigned, std::uint64_t> still;
+    for (const device_info& d : devices) {
+        device_state st = d.decoded_state();
+        if (st.mode != device_mode::snapshot || st.failed || !d.cow_low())
+            continue;
+        auto it = tried.find(d.minor);
+        if (it == tried.end() || it->second != d.falloc_size)
+            grow.push_back(d.minor);
+        still[d.minor] = d.falloc_size;
+    }
+    tried = std::move(still);
+    return grow;
+}
+
 void grow_on_cow_low(unsigned minor, const cow_grow_options& options, cow_grow_actions& act) {
     try {
         device_info info = act.info(minor);

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace bsnap::daemon {
 
@@ -50,6 +52,16 @@ struct cow_grow_actions {
 
 // The module's control device, locate_cow_file(), statvfs() and grow_cow_file().
 cow_grow_actions system_cow_grow_actions();
+
+// The periodic check behind the events: the snapshots among <devices> that
+// are low (the module's cow-low condition, device_info::cow_low) and not
+// failed, and that this check has not tried to grow at their current file
+// size. A lost "cow-low" event thus only delays growth until the next tick,
+// and a growth that cannot happen is not retried every tick. <tried> maps
+// a minor to the file size last tried; it is updated, and minors no longer
+// listed are forgotten.
+std::vector<unsigned> cow_low_to_grow(const std::vector<device_info>& devices,
+                                      std::map<unsigned, std::uint64_t>& tried);
 
 // Grows the CoW file of snapshot <minor> after a cow-low, logging what it
 // did: info for the growth, warnings for a growth mostly unusable (less

@@ -3,10 +3,12 @@
 #include "log.hpp"
 
 #include <bsnap/errors.hpp>
+#include <bsnap/proc_info.hpp>
 #include <charconv>
 #include <csignal>
 #include <cstring>
 #include <libmount/libmount.h>
+#include <map>
 #include <memory>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-device.h>
@@ -163,7 +165,7 @@ class event_loop {
                        ? std::string(value)
                        : std::string();
         };
-        std::string event = property("BSNAP_EVENT");
+        std::string event = property(BSNAP_UEVENT_EVENT);
         std::string action = property("ACTION");
         if (event.empty()) {
             // add/remove of the control device: the module was loaded or unloaded.
@@ -171,14 +173,14 @@ class event_loop {
             self->schedule_sync("module " + action);
             return 0;
         }
-        std::string text = "module event " + event + ": minor " + property("BSNAP_MINOR") +
-                           ", state " + property("BSNAP_STATE");
-        std::string error = property("BSNAP_ERROR");
+        std::string text = "module event " + event + ": minor " + property(BSNAP_UEVENT_MINOR) +
+                           ", state " + property(BSNAP_UEVENT_STATE);
+        std::string error = property(BSNAP_UEVENT_ERROR);
         if (!error.empty() && error != "0")
             text += ", error " + error;
-        if (event == "cow-low")
-            self->on_cow_low(text, property("BSNAP_MINOR"));
-        else if (event == "expanded")
+        if (event == BSNAP_EVENT_COW_LOW)
+            self->on_cow_low(text, property(BSNAP_UEVENT_MINOR));
+        else if (event == BSNAP_EVENT_EXPANDED)
             log_info(text + ": CoW file grown");
         else
             log_info(text);
@@ -186,21 +188,22 @@ class event_loop {
         return 0;
     }
 
-    // The CoW file of a snapshot is 75 % full: grow it, or say loudly that
-    // the snapshot is about to fail while there is still time to finish
-    // reading it. The module sends the event again once a grown file is
-    // 75 % full.
+    // The CoW file of a snapshot is BSNAP_COW_LOW_PERCENT full: grow it, or
+    // say loudly that the snapshot is about to fail while there is still
+    // time to finish reading it. The module sends the event again once a
+    // grown file is that full.
     void on_cow_low(const std::string& text, const std::string& minor_text) {
         if (!cow_grow_.enabled) {
-            log_warning(text +
-                        ": the CoW file is 75 % full; the snapshot fails when it fills "
+            log_warning(text + ": the CoW file is " + std::to_string(BSNAP_COW_LOW_PERCENT) +
+                        " % full; the snapshot fails when it fills "
                         "(finish reading /dev/bsnap" +
                         minor_text +
                         ", run bsnapctl expand-cow-file, or take it again with a "
                         "larger -f; bsnapd runs with --no-cow-grow)");
             return;
         }
-        log_info(text + ": the CoW file is 75 % full, growing it");
+        log_info(text + ": the CoW file is " + std::to_string(BSNAP_COW_LOW_PERCENT) +
+                 " % full, growing it");
         unsigned minor = 0;
         auto [end, ec] =
             std::from_chars(minor_text.data(), minor_text.data() + minor_text.size(), minor);
@@ -233,10 +236,30 @@ class event_loop {
         return 0;
     }
 
+    // Events are hints the module may drop: each tick also looks at every
+    // snapshot's fill level itself (cow_low_to_grow).
+    void check_cow_low() {
+        if (!cow_grow_.enabled)
+            return;
+        std::vector<device_info> devices;
+        try {
+            devices = read_proc_info().devices;
+        } catch (const std::exception&) {
+            return; // not loaded: nothing to grow (the sync logs the module's absence)
+        }
+        for (unsigned minor : cow_low_to_grow(devices, cow_low_tried_)) {
+            log_info("minor " + std::to_string(minor) + ": the CoW file is " +
+                     std::to_string(BSNAP_COW_LOW_PERCENT) +
+                     " % full (periodic check), growing it");
+            grow_on_cow_low(minor, cow_grow_, cow_grow_actions_);
+        }
+    }
+
     static int on_tick(sd_event_source* s, uint64_t usec, void* data) {
         auto* self = static_cast<event_loop*>(data);
         self->keeper_.sync("periodic");
         self->keeper_.check_stale();
+        self->check_cow_low();
         self->status();
         sd_event_source_set_time(s, usec + self->interval_usec_);
         sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -247,6 +270,7 @@ class event_loop {
     std::uint64_t interval_usec_;
     cow_grow_options cow_grow_;
     cow_grow_actions cow_grow_actions_;
+    std::map<unsigned, std::uint64_t> cow_low_tried_; // minor -> file size tried by a tick
     std::string pending_reason_;
     event_ptr event_;                 // destroyed last
     mount_monitor_ptr mount_monitor_; // outlives the source watching its fd

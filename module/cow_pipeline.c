@@ -196,7 +196,7 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 	nr = pipe_merge_runs(p);
 	/* Before the allocation, so that a last one that fails is reported. */
 	if (cow_store_check_low(cs, nr))
-		bsnap_event(t, "cow-low");
+		bsnap_event(t, BSNAP_EVENT_COW_LOW);
 	ret = pipe_alloc_slots(p, nr);
 	if (ret)
 		return ret;

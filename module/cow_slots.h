@@ -31,9 +31,9 @@
 
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <uapi/bsnap.h>
 
-/* "cow-low" is sent once this much of the usable data space is in use. */
-#define BSNAP_COW_LOW_PERCENT 75
+/* "cow-low": BSNAP_COW_LOW_PERCENT, in uapi/bsnap.h (the daemon reads it). */
 
 /* Slots [first, end). */
 struct cow_slot_range {

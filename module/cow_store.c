@@ -628,6 +628,11 @@ bool cow_store_check_low(struct cow_store *cs, unsigned int n)
 	return cow_slots_check_low(&cs->slots, n);
 }
 
+u64 cow_store_data_bytes(const struct cow_store *cs)
+{
+	return cow_slots_used(&cs->slots) * BSNAP_COW_BLOCK_SIZE;
+}
+
 u64 cow_store_used_bytes(const struct cow_store *cs)
 {
 	return cs->data_off +

@@ -146,6 +146,8 @@ int cow_store_add_usable(struct cow_store *cs,
 
 /* Bytes the data area can still take. */
 u64 cow_store_free_bytes(struct cow_store *cs);
+/* Bytes of CoW data the file holds (slots in use). */
+u64 cow_store_data_bytes(const struct cow_store *cs);
 
 /*
  * True if the image reads device sector @sector as zeros: it lies in the

@@ -22,6 +22,7 @@ struct bsnap_event {
 };
 
 static struct workqueue_struct *event_wq;
+static atomic_long_t events_dropped = ATOMIC_LONG_INIT(0);
 
 static void event_send(struct work_struct *work)
 {
@@ -29,10 +30,10 @@ static void event_send(struct work_struct *work)
 	char event[40], minor[32], state[32], error[32];
 	char *envp[5];
 
-	snprintf(event, sizeof(event), "BSNAP_EVENT=%s", e->name);
-	snprintf(minor, sizeof(minor), "BSNAP_MINOR=%u", e->minor);
-	snprintf(state, sizeof(state), "BSNAP_STATE=%u", e->state);
-	snprintf(error, sizeof(error), "BSNAP_ERROR=%d", -e->error);
+	snprintf(event, sizeof(event), BSNAP_UEVENT_EVENT "=%s", e->name);
+	snprintf(minor, sizeof(minor), BSNAP_UEVENT_MINOR "=%u", e->minor);
+	snprintf(state, sizeof(state), BSNAP_UEVENT_STATE "=%u", e->state);
+	snprintf(error, sizeof(error), BSNAP_UEVENT_ERROR "=%d", -e->error);
 	envp[0] = event;
 	envp[1] = minor;
 	envp[2] = state;
@@ -46,14 +47,21 @@ void bsnap_event(const struct tracer *t, const char *name)
 {
 	struct bsnap_event *e = kmalloc(sizeof(*e), GFP_ATOMIC);
 
-	if (!e)
+	if (!e) {
+		atomic_long_inc(&events_dropped);
 		return;
+	}
 	INIT_WORK(&e->work, event_send);
 	e->name = name;
 	e->minor = t->minor;
 	e->state = tracer_state_bits(t);
 	e->error = tracer_error(t);
 	queue_work(event_wq, &e->work);
+}
+
+unsigned long bsnap_events_dropped(void)
+{
+	return atomic_long_read(&events_dropped);
 }
 
 int bsnap_events_init(void)

@@ -11,6 +11,7 @@
 #include <linux/slab.h>
 #include <uapi/bsnap.h>
 
+#include "events.h"
 #include "json_out.h"
 #include "proc_info.h"
 #include "tracer.h"
@@ -51,6 +52,7 @@ static void proc_device(struct tracer *t, void *arg)
 	seq_printf(m, "\t\t\t\"falloc_size\": %llu,\n", i->falloc_size);
 	seq_printf(m, "\t\t\t\"cow_used_bytes\": %llu,\n", i->cow_used_bytes);
 	seq_printf(m, "\t\t\t\"cow_free_bytes\": %llu,\n", i->cow_free_bytes);
+	seq_printf(m, "\t\t\t\"cow_data_bytes\": %llu,\n", i->cow_data_bytes);
 	seq_printf(m, "\t\t\t\"cache_size\": %llu,\n", i->cache_size);
 	seq_printf(m, "\t\t\t\"ignore_errors\": %s,\n",
 		   i->flags & BSNAP_FLAG_IGNORE_ERRORS ? "true" : "false");
@@ -70,6 +72,7 @@ static int proc_info_show(struct seq_file *m, void *v)
 	seq_puts(m, "{\n\t\"version\": ");
 	bsnap_json_string(m, BSNAP_VERSION);
 	seq_printf(m, ",\n\t\"abi_version\": %u,\n", BSNAP_ABI_VERSION);
+	seq_printf(m, "\t\"events_dropped\": %lu,\n", bsnap_events_dropped());
 	seq_puts(m, "\t\"devices\": [");
 	mutex_lock(&bsnap_ctl_mutex);
 	tracer_for_each(proc_device, w);

@@ -308,7 +308,7 @@ void tracer_break_chain(struct tracer *t, int error)
 {
 	t->chain_broken = true;
 	cmpxchg(&t->error, 0, error);
-	bsnap_event(t, "failed");
+	bsnap_event(t, BSNAP_EVENT_FAILED);
 }
 
 void tracer_set_error(struct tracer *t, int error)
@@ -319,7 +319,7 @@ void tracer_set_error(struct tracer *t, int error)
 		return;
 	pr_err("bsnap%u: snapshot failed with error %d; the device keeps working and changes are still tracked\n",
 	       t->minor, error);
-	bsnap_event(t, "failed");
+	bsnap_event(t, BSNAP_EVENT_FAILED);
 	pipe = READ_ONCE(t->pipe);
 	if (pipe)
 		cow_pipeline_fail(pipe);

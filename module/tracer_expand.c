@@ -98,7 +98,7 @@ static int expand_grow(struct tracer *t, struct file *f, u64 grow)
 			t->minor, ret);
 	pr_info("bsnap%u: CoW file grown by %llu bytes to %llu; the new space takes data once named free in the snapshot\n",
 		t->minor, grow, t->store->cf->size);
-	bsnap_event(t, "expanded");
+	bsnap_event(t, BSNAP_EVENT_EXPANDED);
 	return 0;
 }
 

@@ -75,7 +75,7 @@ void tracer_sb_shutdown_end(dev_t dev)
 		else
 			pr_warn("bsnap%u: dormant (unmounted), CoW file not sealed\n",
 				t->minor);
-		bsnap_event(t, "dormant");
+		bsnap_event(t, BSNAP_EVENT_DORMANT);
 	}
 	mutex_unlock(&bsnap_fs_mutex);
 }
@@ -100,7 +100,7 @@ static void tracer_activate(struct tracer *t, struct super_block *sb)
 		t->state |= BSNAP_STATE_ACTIVE;
 		t->state &= ~BSNAP_STATE_UNVERIFIED;
 		pr_info("bsnap%u: active\n", t->minor);
-		bsnap_event(t, "active");
+		bsnap_event(t, BSNAP_EVENT_ACTIVE);
 	}
 }
 
@@ -119,7 +119,7 @@ void tracer_sb_changed(struct super_block *sb)
 		t->state &= ~BSNAP_STATE_ACTIVE;
 		if (!tracer_seal(t))
 			pr_info("bsnap%u: dormant (read-only)\n", t->minor);
-		bsnap_event(t, "dormant");
+		bsnap_event(t, BSNAP_EVENT_DORMANT);
 	}
 out:
 	mutex_unlock(&bsnap_fs_mutex);

@@ -220,7 +220,7 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: reloaded %s, CoW file %s: unverified until mounted\n",
 		t->minor, bdev_path, cow_path);
-	bsnap_event(t, "unverified");
+	bsnap_event(t, BSNAP_EVENT_UNVERIFIED);
 	return 0;
 
 err:

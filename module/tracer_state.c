@@ -360,7 +360,7 @@ static int finish_setup(struct snap_member *m)
 	}
 	pr_info("bsnap%u: snapshot of %s, CoW file %s\n", t->minor,
 		t->bdev_path, t->cow_path);
-	bsnap_event(t, "setup");
+	bsnap_event(t, BSNAP_EVENT_SETUP);
 	return 0;
 }
 
@@ -399,7 +399,7 @@ static int finish_transition(struct snap_member *m)
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: snapshot %llu, CoW file %s\n", t->minor, t->seqid,
 		t->cow_path);
-	bsnap_event(t, "transition");
+	bsnap_event(t, BSNAP_EVENT_TRANSITION);
 	return ret;
 }
 
@@ -462,7 +462,7 @@ int tracer_transition_incremental(unsigned int minor)
 	if (ret)
 		pr_warn("bsnap%u: CoW header update failed: %d\n", minor, ret);
 	pr_info("bsnap%u: incremental\n", minor);
-	bsnap_event(t, "transition");
+	bsnap_event(t, BSNAP_EVENT_TRANSITION);
 	return 0;
 }
 
@@ -501,7 +501,7 @@ int tracer_destroy(unsigned int minor)
 	if (!t)
 		return -ENOENT;
 	pr_info("bsnap%u: destroyed\n", minor);
-	bsnap_event(t, "destroyed");
+	bsnap_event(t, BSNAP_EVENT_DESTROYED);
 	/* A CoW file left behind says "not clean": no reload trusts it. */
 	tracer_unseal(t);
 	tracer_teardown(t, true);
@@ -535,8 +535,10 @@ int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
 	if (t->store) {
 		info->falloc_size = t->store->cf->size;
 		info->cow_used_bytes = cow_store_used_bytes(t->store);
-		if (t->state & BSNAP_STATE_SNAPSHOT)
+		if (t->state & BSNAP_STATE_SNAPSHOT) {
 			info->cow_free_bytes = cow_store_free_bytes(t->store);
+			info->cow_data_bytes = cow_store_data_bytes(t->store);
+		}
 	}
 	strscpy(info->bdev_path, t->bdev_path, sizeof(info->bdev_path));
 	strscpy(info->cow_path, t->cow_path, sizeof(info->cow_path));

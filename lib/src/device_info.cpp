@@ -26,6 +26,8 @@ device_info to_device_info(const bsnap_info& raw) {
     info.cache_size = raw.cache_size;
     info.falloc_size = raw.falloc_size;
     info.cow_used_bytes = raw.cow_used_bytes;
+    info.cow_free_bytes = raw.cow_free_bytes;
+    info.cow_data_bytes = raw.cow_data_bytes;
     info.seqid = raw.seqid;
     std::copy(std::begin(raw.uuid), std::end(raw.uuid), info.uuid.begin());
     info.device_sectors = raw.device_sectors;

@@ -111,6 +111,8 @@ void to_json(json& j, const device_info& info) {
         {"cache_size", info.cache_size},
         {"falloc_size", info.falloc_size},
         {"cow_used_bytes", info.cow_used_bytes},
+        {"cow_free_bytes", info.cow_free_bytes},
+        {"cow_data_bytes", info.cow_data_bytes},
         {"seqid", info.seqid},
         {"uuid", format_uuid(info.uuid)},
         {"device_sectors", info.device_sectors},
@@ -133,6 +135,8 @@ device_info device_info_from_json(const json& j, const std::string& where) {
     in.read_unsigned("cache_size", info.cache_size);
     in.read_unsigned("falloc_size", info.falloc_size);
     in.read_unsigned("cow_used_bytes", info.cow_used_bytes);
+    in.read_unsigned("cow_free_bytes", info.cow_free_bytes);
+    in.read_unsigned("cow_data_bytes", info.cow_data_bytes);
     in.read_unsigned("seqid", info.seqid);
     in.read_uuid("uuid", info.uuid);
     in.read_unsigned("device_sectors", info.device_sectors);

@@ -187,3 +187,36 @@ TEST_CASE("bsnapd command line: CoW growth options", "[cow_grow]") {
     CHECK_THAT(usage_text(), Contains("--cow-grow-percent N"));
     CHECK_THAT(usage_text(), Contains("--no-cow-grow"));
 }
+
+TEST_CASE("the periodic check grows each low snapshot once per file size", "[cow-grow]") {
+    auto dev = [](unsigned minor, std::uint32_t state, std::uint64_t data, std::uint64_t free,
+                  std::uint64_t falloc) {
+        device_info d;
+        d.minor = minor;
+        d.state = state;
+        d.cow_data_bytes = data;
+        d.cow_free_bytes = free;
+        d.falloc_size = falloc;
+        return d;
+    };
+    const std::uint32_t snap = BSNAP_STATE_SNAPSHOT | BSNAP_STATE_ACTIVE;
+    std::map<unsigned, std::uint64_t> tried;
+    std::vector<device_info> devices{
+        dev(1, snap, 80, 20, 100),                     // low
+        dev(2, snap, 10, 90, 100),                     // not low
+        dev(3, BSNAP_STATE_ACTIVE, 0, 0, 100),         // incremental
+        dev(4, snap | BSNAP_STATE_FAILED, 99, 1, 100), // failed: nothing to save
+        dev(5, snap, 75, 25, 100),                     // exactly at the threshold
+    };
+    CHECK(cow_low_to_grow(devices, tried) == std::vector<unsigned>{1, 5});
+    // The next tick: nothing changed, nothing is tried again.
+    CHECK(cow_low_to_grow(devices, tried).empty());
+    // Minor 1 grew but is still low at its new size: tried once more.
+    devices[0] = dev(1, snap, 80, 25, 150);
+    CHECK(cow_low_to_grow(devices, tried) == std::vector<unsigned>{1});
+    // Minor 5 went away and came back: a new snapshot, tried again.
+    devices.pop_back();
+    CHECK(cow_low_to_grow(devices, tried).empty());
+    devices.push_back(dev(5, snap, 75, 25, 100));
+    CHECK(cow_low_to_grow(devices, tried) == std::vector<unsigned>{5});
+}

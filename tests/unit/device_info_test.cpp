@@ -28,6 +28,8 @@ std::unique_ptr<bsnap_info> sample_raw() {
     raw->device_sectors = 2097152; // 1 GiB
     raw->changed_blocks = 12;
     raw->cow_used_bytes = 48 * 1024;
+    raw->cow_free_bytes = 20 * 4096;
+    raw->cow_data_bytes = 60 * 4096;
     raw->block_size = 4096;
     raw->flags = BSNAP_FLAG_IGNORE_ERRORS;
     std::strcpy(raw->bdev_path, "/dev/vda1");
@@ -47,6 +49,8 @@ TEST_CASE("the info struct converts to device_info", "[info]") {
     CHECK(info.cache_size == 64ull << 20);
     CHECK(info.falloc_size == 100ull << 20);
     CHECK(info.cow_used_bytes == 48 * 1024);
+    CHECK(info.cow_free_bytes == 20 * 4096);
+    CHECK(info.cow_data_bytes == 60 * 4096);
     CHECK(info.seqid == 2);
     CHECK(format_uuid(info.uuid) == "10111213-1415-1617-1819-1a1b1c1d1e1f");
     CHECK(info.device_sectors == 2097152);
@@ -78,13 +82,15 @@ TEST_CASE("device_info converts to JSON with every field", "[info][json]") {
     CHECK(j.at("cache_size") == 64ull << 20);
     CHECK(j.at("falloc_size") == 100ull << 20);
     CHECK(j.at("cow_used_bytes") == 48 * 1024);
+    CHECK(j.at("cow_free_bytes") == 20 * 4096);
+    CHECK(j.at("cow_data_bytes") == 60 * 4096);
     CHECK(j.at("seqid") == 2);
     CHECK(j.at("uuid") == "10111213-1415-1617-1819-1a1b1c1d1e1f");
     CHECK(j.at("device_sectors") == 2097152);
     CHECK(j.at("changed_blocks") == 12);
     CHECK(j.at("block_size") == 4096);
     CHECK(j.at("ignore_errors") == true);
-    CHECK(j.size() == 17);
+    CHECK(j.size() == 19);
 }
 
 TEST_CASE("device_info survives a JSON round trip", "[info][json]") {
@@ -149,4 +155,21 @@ TEST_CASE("device_info as text shows every field", "[info][text]") {
                   "  error:          No space left on device (errno 28)\n"
                   "  on failure:     the image stays readable (-i)\n");
     CHECK(describe_error(0) == "none");
+}
+
+TEST_CASE("cow_low is the module's cow-low condition", "[info]") {
+    device_info info;
+    CHECK_FALSE(info.cow_low()); // incremental mode: no CoW data space
+    info.cow_data_bytes = 74;
+    info.cow_free_bytes = 26;
+    CHECK_FALSE(info.cow_low());
+    info.cow_data_bytes = 75;
+    info.cow_free_bytes = 25;
+    CHECK(info.cow_low());
+    info.cow_data_bytes = 0;
+    info.cow_free_bytes = 100;
+    CHECK_FALSE(info.cow_low());
+    info.cow_data_bytes = 4096;
+    info.cow_free_bytes = 0; // full
+    CHECK(info.cow_low());
 }

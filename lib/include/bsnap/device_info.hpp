@@ -21,6 +21,8 @@ struct device_info {
     std::uint64_t cache_size = 0;     // bytes
     std::uint64_t falloc_size = 0;    // bytes allocated to the CoW file
     std::uint64_t cow_used_bytes = 0; // bytes of the CoW file in use
+    std::uint64_t cow_free_bytes = 0; // CoW data the file can still take (snapshot mode)
+    std::uint64_t cow_data_bytes = 0; // CoW data the file holds (snapshot mode)
     std::uint64_t seqid = 0;
     bsnap::uuid uuid{};
     std::uint64_t device_sectors = 0; // 512-byte sectors of the traced device
@@ -29,6 +31,12 @@ struct device_info {
     bool ignore_errors = false;   // reads of a failed snapshot do not return EIO (-i)
 
     device_state decoded_state() const { return decode_state(state); }
+    // A snapshot whose CoW file is BSNAP_COW_LOW_PERCENT full: the module's
+    // "cow-low" condition, from the same two numbers.
+    bool cow_low() const {
+        std::uint64_t capacity = cow_data_bytes + cow_free_bytes;
+        return capacity != 0 && cow_data_bytes * 100 >= capacity * BSNAP_COW_LOW_PERCENT;
+    }
     std::uint64_t device_bytes() const { return device_sectors * 512; }
 
     bool operator==(const device_info&) const = default;

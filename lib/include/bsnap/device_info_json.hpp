@@ -4,8 +4,8 @@
 //   minor, state (BSNAP_STATE_* bits), mode ("snapshot", "incremental"),
 //   state_name ("active snapshot"), error (errno, 0 if none), error_text
 //   (strerror, "" if none), bdev, cow (paths), cache_size, falloc_size,
-//   cow_used_bytes (bytes), seqid, uuid ("8-4-4-4-12" hex), device_sectors,
-//   changed_blocks, block_size.
+//   cow_used_bytes, cow_free_bytes, cow_data_bytes (bytes), seqid, uuid
+//   ("8-4-4-4-12" hex), device_sectors, changed_blocks, block_size.
 //
 // Reading is tolerant: only "minor" is required, unknown keys are ignored,
 // mode, state_name and error_text are not read back (state holds them), a

@@ -95,7 +95,40 @@ struct bsnap_info {
 	__u64 cow_free_bytes;	/* CoW data the file can still take; 0 from
 				 * older modules and in incremental mode
 				 */
+	__u64 cow_data_bytes;	/* CoW data the file holds (snapshot mode);
+				 * low when cow_data_bytes * 100 >=
+				 * (cow_data_bytes + cow_free_bytes) *
+				 * BSNAP_COW_LOW_PERCENT
+				 */
 };
+
+/*
+ * The module-daemon contract. The module sends a uevent (action "change")
+ * on the control device for every state change of a traced device, with
+ * the keys below. Events are hints: one that cannot be allocated is dropped
+ * (counted as "events_dropped" in /proc/bsnap-info), so a daemon also reads
+ * the devices' state periodically (bsnapd: every --interval).
+ */
+#define BSNAP_UEVENT_EVENT "BSNAP_EVENT" /* one of BSNAP_EVENT_* */
+#define BSNAP_UEVENT_MINOR "BSNAP_MINOR" /* the device's minor */
+#define BSNAP_UEVENT_STATE "BSNAP_STATE" /* BSNAP_STATE_* bits */
+#define BSNAP_UEVENT_ERROR "BSNAP_ERROR" /* positive errno, or 0 */
+
+#define BSNAP_EVENT_SETUP "setup"	    /* setup-snapshot */
+#define BSNAP_EVENT_TRANSITION "transition" /* either transition */
+#define BSNAP_EVENT_ACTIVE "active"	    /* mounted read-write */
+#define BSNAP_EVENT_DORMANT "dormant"	    /* unmounted or read-only */
+#define BSNAP_EVENT_UNVERIFIED "unverified" /* reloaded */
+#define BSNAP_EVENT_FAILED "failed"	    /* an error is stored */
+#define BSNAP_EVENT_DESTROYED "destroyed"
+#define BSNAP_EVENT_COW_LOW "cow-low"	    /* see BSNAP_COW_LOW_PERCENT */
+#define BSNAP_EVENT_EXPANDED "expanded"	    /* the CoW file grew */
+
+/*
+ * "cow-low" is sent once this much of a snapshot's usable CoW data space is
+ * in use, and again after each growth once the grown file is this full.
+ */
+#define BSNAP_COW_LOW_PERCENT 75
 
 /*
  * Growing the CoW file of a running snapshot takes two steps, because blocks
