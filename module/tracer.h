@@ -38,6 +38,15 @@ struct cow_store;
 struct snap_dev;
 struct super_block;
 
+/*
+ * The state machine (docs/states.md): a mode and a condition. Once a tracer
+ * is published only tracer_set_state() changes them, checking each move
+ * against its table; the uapi state bits are a view (tracer_state_bits).
+ * A stored error (failed) is apart: it can come in any state.
+ */
+enum tracer_mode { TRACER_INCREMENTAL, TRACER_SNAPSHOT };
+enum tracer_cond { TRACER_DORMANT, TRACER_ACTIVE, TRACER_UNVERIFIED };
+
 struct tracer {
 	struct list_head node;	/* in the hook's table, RCU */
 	unsigned int minor;
@@ -52,7 +61,8 @@ struct tracer {
 	struct gendisk *disk;
 	sector_t start_sect;
 
-	u32 state;		/* BSNAP_STATE_* except FAILED; fs mutex */
+	enum tracer_mode mode;	/* tracer_set_state(), fs mutex */
+	enum tracer_cond cond;
 	int error;		/* first failure (negative errno), or 0 */
 	bool chain_broken;	/* changes may be missing: no incremental */
 	u64 seqid;
@@ -162,6 +172,16 @@ int tracer_reconfigure(const struct bsnap_reconfigure *arg);
 int tracer_fill_info(unsigned int minor, struct bsnap_info *info);
 int tracer_free_minor(unsigned int *minor);
 u32 tracer_state_bits(const struct tracer *t);
+/*
+ * Move @t to (@mode, @cond), with the fs mutex held, and send @event (a
+ * BSNAP_EVENT_*, or NULL). A move the table does not allow is a bug:
+ * WARN_ON_ONCE, and the state stays as it was.
+ */
+void tracer_set_state(struct tracer *t, enum tracer_mode mode,
+		      enum tracer_cond cond, const char *event);
+/* The first state of a tracer not yet published. */
+void tracer_init_state(struct tracer *t, enum tracer_mode mode,
+		       enum tracer_cond cond);
 int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		  const char *cow_path, bool snapshot);
 /* tracer_expand.c */

@@ -35,7 +35,7 @@ static struct tracer *expand_find(unsigned int minor, int *err)
 		*err = minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
 		return NULL;
 	}
-	if (!(t->state & BSNAP_STATE_SNAPSHOT) || !t->pipe) {
+	if (t->mode != TRACER_SNAPSHOT || !t->pipe) {
 		pr_err("bsnap%u: not a snapshot, its CoW file holds no data\n",
 		       t->minor);
 		*err = -EINVAL;
@@ -52,7 +52,7 @@ static int expand_check(struct tracer *t, struct file *f)
 {
 	struct cow_file *cf = t->store->cf;
 
-	if (!(t->state & BSNAP_STATE_ACTIVE) || !cf->dentry) {
+	if (t->cond != TRACER_ACTIVE || !cf->dentry) {
 		pr_err("bsnap%u: the filesystem is not mounted read-write, the CoW file cannot grow\n",
 		       t->minor);
 		return -EROFS;

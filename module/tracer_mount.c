@@ -55,7 +55,8 @@ void tracer_sb_shutdown_begin(struct super_block *sb)
 	t = tracer_of_sb(sb);
 	if (t && t->store && cow_file_attached_to(t->store->cf, sb)) {
 		cow_file_detach(t->store->cf);
-		t->state &= ~BSNAP_STATE_ACTIVE;
+		/* "dormant" is sent in the second half, after sealing. */
+		tracer_set_state(t, t->mode, TRACER_DORMANT, NULL);
 		t->umounting = true;
 		tracer_put_module(t);
 	}
@@ -96,11 +97,9 @@ static void tracer_activate(struct tracer *t, struct super_block *sb)
 		}
 		tracer_get_module(t);
 	}
-	if (!(t->state & BSNAP_STATE_ACTIVE)) {
-		t->state |= BSNAP_STATE_ACTIVE;
-		t->state &= ~BSNAP_STATE_UNVERIFIED;
+	if (t->cond != TRACER_ACTIVE) {
 		pr_info("bsnap%u: active\n", t->minor);
-		bsnap_event(t, BSNAP_EVENT_ACTIVE);
+		tracer_set_state(t, t->mode, TRACER_ACTIVE, BSNAP_EVENT_ACTIVE);
 	}
 }
 
@@ -115,8 +114,8 @@ void tracer_sb_changed(struct super_block *sb)
 	if (!sb_rdonly(sb)) {
 		tracer_activate(t, sb);
 	} else if (cow_file_attached_to(t->store->cf, sb) &&
-		   (t->state & BSNAP_STATE_ACTIVE)) {
-		t->state &= ~BSNAP_STATE_ACTIVE;
+		   t->cond == TRACER_ACTIVE) {
+		tracer_set_state(t, t->mode, TRACER_DORMANT, NULL);
 		if (!tracer_seal(t))
 			pr_info("bsnap%u: dormant (read-only)\n", t->minor);
 		bsnap_event(t, BSNAP_EVENT_DORMANT);

@@ -192,8 +192,8 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 	t = tracer_new(arg, bdev_path, cow_path);
 	if (IS_ERR(t))
 		return PTR_ERR(t);
-	t->state = BSNAP_STATE_UNVERIFIED |
-		   (snapshot ? BSNAP_STATE_SNAPSHOT : 0);
+	tracer_init_state(t, snapshot ? TRACER_SNAPSHOT : TRACER_INCREMENTAL,
+			  TRACER_UNVERIFIED);
 	t->fs_path = kstrdup(cow_path, GFP_KERNEL);
 	ret = t->fs_path ? 0 : -ENOMEM;
 	if (ret)

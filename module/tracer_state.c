@@ -47,7 +47,7 @@ void tracer_free(struct tracer *t)
  */
 u32 tracer_cow_flags(const struct tracer *t)
 {
-	if ((t->state & BSNAP_STATE_SNAPSHOT) && !tracer_error(t))
+	if (t->mode == TRACER_SNAPSHOT && !tracer_error(t))
 		return 0;
 	return BSNAP_COW_INDEX_ONLY;
 }
@@ -172,7 +172,7 @@ void snap_member_switch(struct snap_member *m)
 	m->old_store = t->store;
 	m->old_cbt = t->cbt;
 	t->store = m->sp.store;
-	t->state |= BSNAP_STATE_SNAPSHOT;
+	tracer_set_state(t, TRACER_SNAPSHOT, t->cond, NULL);
 	/* Pipeline first, then the map: see tracer_trace_bio(). */
 	smp_store_release(&t->pipe, m->sp.pipe);
 	/* Pairs with the acquire of t->cbt in tracer_trace_bio(). */
@@ -274,7 +274,7 @@ int snap_member_setup(struct snap_member *m, const struct bsnap_setup *arg,
 		t->fs_path = NULL;
 		goto err_hook;
 	}
-	t->state |= BSNAP_STATE_ACTIVE;
+	tracer_init_state(t, TRACER_INCREMENTAL, TRACER_ACTIVE);
 	m->t = t;
 	m->setup = true;
 	return 0;
@@ -300,8 +300,7 @@ int snap_member_transition(struct snap_member *m, unsigned int minor,
 		return minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
 	if (t->chain_broken)
 		return tracer_error(t) ?: -EUCLEAN;
-	if ((t->state & BSNAP_STATE_SNAPSHOT) ||
-	    !(t->state & BSNAP_STATE_ACTIVE))
+	if (t->mode == TRACER_SNAPSHOT || t->cond != TRACER_ACTIVE)
 		return -EINVAL;
 	ret = check_snapshot_args(cow_path, t);
 	if (ret)
@@ -431,7 +430,7 @@ int tracer_transition_incremental(unsigned int minor)
 	t = tracer_find_minor(minor);
 	if (!t)
 		return minor >= BSNAP_MAX_MINORS ? -EINVAL : -ENOENT;
-	if (!(t->state & BSNAP_STATE_SNAPSHOT) || t->chain_broken)
+	if (t->mode != TRACER_SNAPSHOT || t->chain_broken)
 		return -EINVAL;
 
 	tracer_unseal(t);
@@ -453,7 +452,7 @@ int tracer_transition_incremental(unsigned int minor)
 	cow_pipeline_fail(pipe); /* release held writes without copying */
 	cow_pipeline_destroy(pipe);
 	cow_store_drop_data(t->store);
-	t->state &= ~BSNAP_STATE_SNAPSHOT;
+	tracer_set_state(t, TRACER_INCREMENTAL, t->cond, NULL);
 	ret = cow_store_write_meta(t->store, t->cbt,
 				   BSNAP_COW_INDEX_ONLY |
 				   (t->sealed ? BSNAP_COW_CLEAN : 0), false);
@@ -508,9 +507,63 @@ int tracer_destroy(unsigned int minor)
 	return 0;
 }
 
+/* The moves tracer_set_state() allows, by the state they start from. */
+#define TS(mode, cond) BIT((mode) * 3 + (cond))
+static const u8 legal_moves[2][3] = {
+	[TRACER_INCREMENTAL] = {
+		[TRACER_DORMANT] = TS(TRACER_INCREMENTAL, TRACER_ACTIVE),
+		[TRACER_ACTIVE] = TS(TRACER_INCREMENTAL, TRACER_DORMANT) |
+				  TS(TRACER_SNAPSHOT, TRACER_ACTIVE),
+		[TRACER_UNVERIFIED] = TS(TRACER_INCREMENTAL, TRACER_ACTIVE),
+	},
+	[TRACER_SNAPSHOT] = {
+		[TRACER_DORMANT] = TS(TRACER_SNAPSHOT, TRACER_ACTIVE) |
+				   TS(TRACER_INCREMENTAL, TRACER_DORMANT),
+		[TRACER_ACTIVE] = TS(TRACER_SNAPSHOT, TRACER_DORMANT) |
+				  TS(TRACER_INCREMENTAL, TRACER_ACTIVE),
+		[TRACER_UNVERIFIED] = TS(TRACER_SNAPSHOT, TRACER_ACTIVE) |
+				      TS(TRACER_INCREMENTAL, TRACER_UNVERIFIED),
+	},
+};
+
+void tracer_init_state(struct tracer *t, enum tracer_mode mode,
+		       enum tracer_cond cond)
+{
+	t->mode = mode;
+	t->cond = cond;
+}
+
+void tracer_set_state(struct tracer *t, enum tracer_mode mode,
+		      enum tracer_cond cond, const char *event)
+{
+	lockdep_assert_held(&bsnap_fs_mutex);
+	if (mode != t->mode || cond != t->cond) {
+		if (WARN_ON_ONCE(!(legal_moves[t->mode][t->cond] &
+				   TS(mode, cond))))
+			return;
+		WRITE_ONCE(t->mode, mode);
+		WRITE_ONCE(t->cond, cond);
+	}
+	if (event)
+		bsnap_event(t, event);
+}
+
 u32 tracer_state_bits(const struct tracer *t)
 {
-	return t->state | (tracer_error(t) ? BSNAP_STATE_FAILED : 0);
+	u32 bits = READ_ONCE(t->mode) == TRACER_SNAPSHOT ?
+		   BSNAP_STATE_SNAPSHOT : 0;
+
+	switch (READ_ONCE(t->cond)) {
+	case TRACER_ACTIVE:
+		bits |= BSNAP_STATE_ACTIVE;
+		break;
+	case TRACER_UNVERIFIED:
+		bits |= BSNAP_STATE_UNVERIFIED;
+		break;
+	case TRACER_DORMANT:
+		break;
+	}
+	return bits | (tracer_error(t) ? BSNAP_STATE_FAILED : 0);
 }
 
 int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
@@ -535,7 +588,7 @@ int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
 	if (t->store) {
 		info->falloc_size = t->store->cf->size;
 		info->cow_used_bytes = cow_store_used_bytes(t->store);
-		if (t->state & BSNAP_STATE_SNAPSHOT) {
+		if (t->mode == TRACER_SNAPSHOT) {
 			info->cow_free_bytes = cow_store_free_bytes(t->store);
 			info->cow_data_bytes = cow_store_data_bytes(t->store);
 		}
