@@ -27,17 +27,22 @@
 
 #include "bio_hook.h"
 #include "ftrace_redirect.h"
-#include "tracer.h"
 
 DEFINE_STATIC_SRCU(hook_srcu);
 
 static unsigned int hook_users;
+static const struct bsnap_hook_ops *hook_ops;
+
+void bsnap_hook_init(const struct bsnap_hook_ops *ops)
+{
+	hook_ops = ops;
+}
 
 static void hooked_submit_bio_noacct(struct bio *bio)
 {
 	int idx = srcu_read_lock(&hook_srcu);
 
-	if (!tracer_handle_bio(bio))
+	if (!hook_ops->bio(bio))
 		submit_bio_noacct(bio);
 	srcu_read_unlock(&hook_srcu, idx);
 }
@@ -57,7 +62,7 @@ static int passthrough_pre(struct kprobe *kp, struct pt_regs *regs)
 	struct request *rq = (struct request *)regs_get_kernel_argument(regs, 0);
 	int idx = srcu_read_lock(&hook_srcu);
 
-	tracer_handle_passthrough(rq);
+	hook_ops->passthrough(rq);
 	srcu_read_unlock(&hook_srcu, idx);
 	return 0;
 }
@@ -69,11 +74,6 @@ static struct kprobe passthrough_kps[] = {
 static struct kprobe *passthrough_kp_list[] = {
 	&passthrough_kps[0], &passthrough_kps[1],
 };
-
-void bsnap_submit_own(struct bio *bio)
-{
-	submit_bio_noacct(bio);
-}
 
 static int hook_install(void)
 {

@@ -2,14 +2,32 @@
 /*
  * Where writes are intercepted: an ftrace redirection of submit_bio_noacct.
  *
- * Every bio submitted on the system passes bsnap_hook_bio(); bios submitted
- * from bsnap's own code (bsnap_submit_own) pass straight through, as do
- * reads and bios for devices that are not traced.
+ * Every bio submitted on the system is handed to the tracer (struct
+ * bsnap_hook_ops); bios submitted from bsnap's own code (bsnap_submit_own,
+ * direct_io.h) pass straight through, and the tracer lets reads and bios
+ * of disks with nothing traced go at once.
  */
 #ifndef BSNAP_BIO_HOOK_H
 #define BSNAP_BIO_HOOK_H
 
+#include <linux/types.h>
+
 struct bio;
+struct request;
+
+/*
+ * What the hook hands on, and to whom: the tracer's entry points, wired by
+ * main.c, so that the hook depends on nothing above it.
+ */
+struct bsnap_hook_ops {
+	/* True if the callee took @bio over (it submits it later). */
+	bool (*bio)(struct bio *bio);
+	/* A passthrough request is about to run. Atomic context. */
+	void (*passthrough)(struct request *rq);
+};
+
+/* Before the first bsnap_hook_get(). */
+void bsnap_hook_init(const struct bsnap_hook_ops *ops);
 
 /*
  * The redirection is installed while at least one device is traced: the
@@ -25,8 +43,5 @@ void bsnap_hook_put(void);
  * since been unpublished has finished.
  */
 void bsnap_hook_sync(void);
-
-/* Submit a bio of bsnap's own, past the hook. */
-void bsnap_submit_own(struct bio *bio);
 
 #endif

@@ -24,7 +24,6 @@
 #include <linux/uaccess.h>
 
 #include "cow_extent_map.h"
-#include "cow_file.h"
 
 /* Extents fetched per ->fiemap call (56 bytes each: 14 KiB). */
 #define COW_FIEMAP_BATCH 256U

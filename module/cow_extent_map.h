@@ -12,7 +12,13 @@
 #include <linux/types.h>
 
 struct block_device;
-struct cow_extent;
+
+/* A run of the file mapped to contiguous device sectors. */
+struct cow_extent {
+	u64 file_off;	/* bytes, multiple of the fs block size */
+	sector_t sector; /* on the traced device (partition-relative) */
+	u64 len;	/* bytes */
+};
 struct inode;
 
 struct cow_map {

@@ -33,14 +33,8 @@
 
 struct block_device;
 struct bsnap_io;
+struct cow_extent;
 struct page;
-
-/* A run of the file mapped to contiguous device sectors. */
-struct cow_extent {
-	u64 file_off;	/* bytes, multiple of the fs block size */
-	sector_t sector; /* on the traced device (partition-relative) */
-	u64 len;	/* bytes */
-};
 
 struct cow_map;
 

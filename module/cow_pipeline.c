@@ -26,15 +26,13 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#include "bio_hook.h"
 #include "cbt_map.h"
+#include "compat.h"
 #include "cow_file.h"
 #include "cow_index.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
 #include "direct_io.h"
-#include "events.h"
-#include "tracer.h"
 
 #define PIPE_MAX_HELD 512
 #define PIPE_BUF_BLOCKS 256 /* 1 MiB of copy buffer per traced device */
@@ -53,7 +51,7 @@ struct slot_piece {
 };
 
 struct cow_pipeline {
-	struct tracer *t;
+	struct cow_pipeline_config cfg;
 	struct cbt_map *cbt;		/* this snapshot's change map */
 	struct cow_store *store;	/* this snapshot's CoW file */
 	struct workqueue_struct *wq;
@@ -79,11 +77,17 @@ struct cow_pipeline {
 	unsigned int batch_bios;
 };
 
+/* @bio's first sector on the device (see tracer_bio_sector()). */
+static sector_t pipe_bio_sector(const struct cow_pipeline *p, struct bio *bio)
+{
+	return bsnap_bio_disk_sector(bio) - p->cfg.origin_start;
+}
+
 static void pipe_mark(struct cow_pipeline *p, struct bio *bio)
 {
 	u64 first, last;
 
-	cbt_map_block_range(p->cbt, tracer_bio_sector(p->t, bio), bio_sectors(bio),
+	cbt_map_block_range(p->cbt, pipe_bio_sector(p, bio), bio_sectors(bio),
 			    &first, &last);
 	cbt_map_set_range(p->cbt, first, last);
 }
@@ -186,7 +190,6 @@ static int pipe_index_runs(struct cow_pipeline *p)
 /* Steps 1-5 of the commit; returns 0 or the errno that fails the snapshot. */
 static int pipe_copy_runs(struct cow_pipeline *p)
 {
-	struct tracer *t = p->t;
 	struct cow_store *cs = p->store;
 	unsigned int i, nr, off = 0;
 	struct bsnap_io io;
@@ -196,7 +199,7 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 	nr = pipe_merge_runs(p);
 	/* Before the allocation, so that a last one that fails is reported. */
 	if (cow_store_check_low(cs, nr))
-		bsnap_event(t, BSNAP_EVENT_COW_LOW);
+		p->cfg.ops->low(p->cfg.owner);
 	ret = pipe_alloc_slots(p, nr);
 	if (ret)
 		return ret;
@@ -207,11 +210,11 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 		sector_t len = p->runs[i].nr * BLOCK_SECTORS;
 
 		/* The device may end inside the last block: zero its tail. */
-		if (start + len > t->nr_sectors) {
-			len = t->nr_sectors - start;
+		if (start + len > p->cfg.nr_sectors) {
+			len = p->cfg.nr_sectors - start;
 			zero_user(p->buf[off + p->runs[i].nr - 1], 0, PAGE_SIZE);
 		}
-		bsnap_io_add(&io, t->bdev_ref.bdev, REQ_OP_READ, start, p->buf,
+		bsnap_io_add(&io, p->cfg.origin, REQ_OP_READ, start, p->buf,
 			     off * PAGE_SIZE, len << SECTOR_SHIFT);
 		off += p->runs[i].nr;
 	}
@@ -255,7 +258,7 @@ static void pipe_commit(struct cow_pipeline *p)
 	if (p->nr_runs && !READ_ONCE(p->failed)) {
 		ret = pipe_copy_runs(p);
 		if (ret)
-			tracer_set_error(p->t, ret);
+			p->cfg.ops->failed(p->cfg.owner, ret);
 	}
 	p->nr_runs = 0;
 	p->nr_blocks = 0;
@@ -279,7 +282,7 @@ static void pipe_collect(struct cow_pipeline *p, struct bio *bio)
 	struct cbt_map *cbt = p->cbt;
 	u64 first, last, pos, s, e, n;
 
-	cbt_map_block_range(cbt, tracer_bio_sector(p->t, bio), bio_sectors(bio),
+	cbt_map_block_range(cbt, pipe_bio_sector(p, bio), bio_sectors(bio),
 			    &first, &last);
 	if (last >= cbt->nr_blocks)
 		last = cbt->nr_blocks - 1;
@@ -331,7 +334,7 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	u64 first, last;
 
 	/* Blocks already copied never wait and are never read again. */
-	cbt_map_block_range(p->cbt, tracer_bio_sector(p->t, bio), bio_sectors(bio),
+	cbt_map_block_range(p->cbt, pipe_bio_sector(p, bio), bio_sectors(bio),
 			    &first, &last);
 	if (cbt_map_all_set(p->cbt, first, last))
 		return false;
@@ -340,7 +343,7 @@ bool cow_pipeline_write(struct cow_pipeline *p, struct bio *bio)
 	 * splits one, the remainder comes back from block-core text. Holding
 	 * it would deadlock the worker that waits for it; it is our data.
 	 */
-	if (cow_file_owns_range(p->store->cf, tracer_bio_sector(p->t, bio),
+	if (cow_file_owns_range(p->store->cf, pipe_bio_sector(p, bio),
 				bio_sectors(bio)))
 		return false;
 
@@ -410,7 +413,7 @@ void cow_pipeline_drain(struct cow_pipeline *p)
 	}
 }
 
-struct cow_pipeline *cow_pipeline_create(struct tracer *t,
+struct cow_pipeline *cow_pipeline_create(const struct cow_pipeline_config *cfg,
 					 struct cbt_map *cbt,
 					 struct cow_store *store)
 {
@@ -420,7 +423,7 @@ struct cow_pipeline *cow_pipeline_create(struct tracer *t,
 	p = kzalloc(sizeof(*p), GFP_KERNEL);
 	if (!p)
 		return ERR_PTR(-ENOMEM);
-	p->t = t;
+	p->cfg = *cfg;
 	p->cbt = cbt;
 	p->store = store;
 	spin_lock_init(&p->lock);
@@ -437,7 +440,7 @@ struct cow_pipeline *cow_pipeline_create(struct tracer *t,
 	}
 	/* In the I/O path: it must make progress under memory pressure. */
 	p->wq = alloc_ordered_workqueue("bsnap%u-cow", WQ_MEM_RECLAIM,
-					t->minor);
+					cfg->minor);
 	if (!p->wq)
 		goto err;
 	return p;

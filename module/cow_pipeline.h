@@ -19,13 +19,36 @@
 #include <linux/types.h>
 
 struct bio;
+struct block_device;
 struct cbt_map;
 struct cow_pipeline;
 struct cow_store;
-struct tracer;
 
-/* @cbt and @store belong to the snapshot; @t is for errors and the device. */
-struct cow_pipeline *cow_pipeline_create(struct tracer *t,
+/*
+ * What the pipeline reports to its owner (the tracer), from the worker:
+ * @failed: the snapshot cannot be kept (ENOSPC, EIO, ENOMEM); the owner
+ * records it and calls cow_pipeline_fail(). @low: the CoW file's data area
+ * reached BSNAP_COW_LOW_PERCENT (before the allocation that crosses it).
+ */
+struct cow_pipeline_ops {
+	void (*failed)(void *owner, int error);
+	void (*low)(void *owner);
+};
+
+/* The snapshotted device, and whom to tell. */
+struct cow_pipeline_config {
+	const struct cow_pipeline_ops *ops;
+	void *owner;
+	unsigned int minor;		/* names the worker */
+	struct block_device *origin;	/* old contents are read from here */
+	sector_t origin_start;		/* its start on its whole disk: the hook
+					 * hands over bios carrying either sector
+					 */
+	sector_t nr_sectors;
+};
+
+/* @cbt and @store belong to the snapshot. */
+struct cow_pipeline *cow_pipeline_create(const struct cow_pipeline_config *cfg,
 					 struct cbt_map *cbt,
 					 struct cow_store *store);
 /* Let every held bio go (copying what it needs first) and free. */

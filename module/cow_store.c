@@ -14,6 +14,7 @@
 #include <linux/vmalloc.h>
 
 #include "cbt_map.h"
+#include "cow_extent_map.h"
 #include "cow_file.h"
 #include "cow_index.h"
 #include "cow_store.h"

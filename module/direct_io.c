@@ -9,7 +9,6 @@
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
 
-#include "bio_hook.h"
 #include "direct_io.h"
 
 /*
@@ -17,6 +16,11 @@
  * other bios are held, so sharing fs_bio_set's reserve could deadlock.
  */
 static struct bio_set io_bio_set;
+
+void bsnap_submit_own(struct bio *bio)
+{
+	submit_bio_noacct(bio);
+}
 
 int bsnap_direct_io_init(void)
 {

@@ -24,6 +24,12 @@ struct bsnap_io {
 	struct completion wait;
 };
 
+/*
+ * Submit a bio of bsnap's own, past the hook: the redirection lets through
+ * calls to submit_bio_noacct() that come from module text.
+ */
+void bsnap_submit_own(struct bio *bio);
+
 int bsnap_direct_io_init(void);
 void bsnap_direct_io_exit(void);
 

@@ -8,10 +8,9 @@
 #include <linux/kobject.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
+#include <uapi/bsnap.h>
 
-#include "ctl_dev.h"
 #include "events.h"
-#include "tracer.h"
 
 struct bsnap_event {
 	struct work_struct work;
@@ -22,6 +21,7 @@ struct bsnap_event {
 };
 
 static struct workqueue_struct *event_wq;
+static struct kobject *event_kobj;
 static atomic_long_t events_dropped = ATOMIC_LONG_INIT(0);
 
 static void event_send(struct work_struct *work)
@@ -39,11 +39,11 @@ static void event_send(struct work_struct *work)
 	envp[2] = state;
 	envp[3] = error;
 	envp[4] = NULL;
-	kobject_uevent_env(&bsnap_ctl_device()->kobj, KOBJ_CHANGE, envp);
+	kobject_uevent_env(event_kobj, KOBJ_CHANGE, envp);
 	kfree(e);
 }
 
-void bsnap_event(const struct tracer *t, const char *name)
+void bsnap_event(unsigned int minor, u32 state, int error, const char *name)
 {
 	struct bsnap_event *e = kmalloc(sizeof(*e), GFP_ATOMIC);
 
@@ -53,9 +53,9 @@ void bsnap_event(const struct tracer *t, const char *name)
 	}
 	INIT_WORK(&e->work, event_send);
 	e->name = name;
-	e->minor = t->minor;
-	e->state = tracer_state_bits(t);
-	e->error = tracer_error(t);
+	e->minor = minor;
+	e->state = state;
+	e->error = error;
 	queue_work(event_wq, &e->work);
 }
 
@@ -64,8 +64,9 @@ unsigned long bsnap_events_dropped(void)
 	return atomic_long_read(&events_dropped);
 }
 
-int bsnap_events_init(void)
+int bsnap_events_init(struct kobject *kobj)
 {
+	event_kobj = kobj;
 	/* Ordered: userspace sees events in the order they happened. */
 	event_wq = alloc_ordered_workqueue("bsnap_events", 0);
 	return event_wq ? 0 : -ENOMEM;

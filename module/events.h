@@ -11,13 +11,16 @@
 #ifndef BSNAP_EVENTS_H
 #define BSNAP_EVENTS_H
 
-struct tracer;
+#include <linux/types.h>
 
-int bsnap_events_init(void);
+struct kobject;
+
+/* Events are sent on @kobj (the control device's). */
+int bsnap_events_init(struct kobject *kobj);
 /* Sends what is queued, then no more. */
 void bsnap_events_exit(void);
-/* @event: a BSNAP_EVENT_* name. */
-void bsnap_event(const struct tracer *t, const char *event);
+/* @event: a BSNAP_EVENT_* name; @state the uapi bits, @error <= 0. */
+void bsnap_event(unsigned int minor, u32 state, int error, const char *event);
 /* Events that could not be allocated since the module was loaded. */
 unsigned long bsnap_events_dropped(void);
 

@@ -14,6 +14,7 @@
 #include <linux/module.h>
 #include <linux/reboot.h>
 
+#include "bio_hook.h"
 #include "ctl_dev.h"
 #include "direct_io.h"
 #include "events.h"
@@ -35,10 +36,16 @@ static struct notifier_block reboot_nb = {
 	.notifier_call = bsnap_reboot,
 };
 
+static const struct bsnap_hook_ops hook_ops = {
+	.bio = tracer_handle_bio,
+	.passthrough = tracer_handle_passthrough,
+};
+
 static int __init bsnap_init(void)
 {
 	int ret;
 
+	bsnap_hook_init(&hook_ops);
 	ret = bsnap_symbols_init();
 	if (ret)
 		return ret;
@@ -66,7 +73,7 @@ static int __init bsnap_init(void)
 	ret = bsnap_ctl_init();
 	if (ret)
 		goto err_reboot;
-	ret = bsnap_events_init();
+	ret = bsnap_events_init(&bsnap_ctl_device()->kobj);
 	if (ret)
 		goto err_ctl;
 

@@ -22,21 +22,20 @@
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
-#include "bio_hook.h"
 #include "cbt_map.h"
 #include "compat.h"
 #include "cow_file.h"
 #include "cow_index.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
+#include "direct_io.h"
 #include "snap_dev.h"
-#include "tracer.h"
 
 #define BLOCK_SECTORS (BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT)
 
 struct snap_dev {
-	struct tracer *t;
-	/* The snapshot this image shows (fixed for the image's lifetime). */
+	struct snap_dev_config cfg;
+	/* The snapshot this image shows (cfg's, for short). */
 	struct cbt_map *cbt;
 	struct cow_store *store;
 	struct cow_pipeline *pipe;
@@ -63,17 +62,22 @@ static int image_major;
 static struct bio_set clone_set;
 static mempool_t *read_pool;
 
+/* The snapshot failed and its image must not be read any more. */
+static bool image_failed(const struct snap_dev *sd)
+{
+	return READ_ONCE(*sd->cfg.error) && !sd->cfg.ignore_errors;
+}
+
 static void image_read_put(struct image_read *r)
 {
 	struct snap_dev *sd = r->sd;
-	struct tracer *t = sd->t;
 	struct bio *bio = r->bio;
 
 	if (!atomic_dec_and_test(&r->pending))
 		return;
 	cow_pipeline_read_end(sd->pipe, &r->origin);
 	/* A snapshot that failed meanwhile may have served changed data. */
-	if (tracer_error(t) && !(t->flags & BSNAP_FLAG_IGNORE_ERRORS))
+	if (image_failed(sd))
 		r->status = BLK_STS_IOERR;
 	bio->bi_status = r->status;
 	mempool_free(r, read_pool);
@@ -132,8 +136,7 @@ static int image_classify(struct snap_dev *sd, sector_t s, u64 *cached_block,
 		 * snapshot: that is what -i accepts). Otherwise a marked
 		 * block without a copy is a bug: fail loudly.
 		 */
-		if (tracer_error(sd->t) &&
-		    (sd->t->flags & BSNAP_FLAG_IGNORE_ERRORS)) {
+		if (READ_ONCE(*sd->cfg.error) && sd->cfg.ignore_errors) {
 			*kind = RUN_ORIGIN;
 			*target = s;
 			return 0;
@@ -165,7 +168,7 @@ static void image_issue(struct image_read *r, enum run_kind kind,
 			memzero_bvec(&bv);
 		return;
 	}
-	clone = bio_alloc_clone(r->sd->t->bdev_ref.bdev, bio, GFP_NOIO,
+	clone = bio_alloc_clone(r->sd->cfg.origin, bio, GFP_NOIO,
 				&clone_set);
 	bio_advance(clone, done << SECTOR_SHIFT);
 	clone->bi_iter.bi_size = len << SECTOR_SHIFT;
@@ -239,7 +242,6 @@ static void image_work(struct work_struct *work)
 static void image_submit_bio(struct bio *bio)
 {
 	struct snap_dev *sd = bio->bi_bdev->bd_disk->private_data;
-	struct tracer *t = sd->t;
 	unsigned long flags;
 
 	if (bio_op(bio) != REQ_OP_READ) {
@@ -253,7 +255,7 @@ static void image_submit_bio(struct bio *bio)
 		bio_endio(bio);
 		return;
 	}
-	if (tracer_error(t) && !(t->flags & BSNAP_FLAG_IGNORE_ERRORS)) {
+	if (image_failed(sd)) {
 		bio_io_error(bio);
 		return;
 	}
@@ -269,9 +271,9 @@ static const struct block_device_operations image_fops = {
 	.submit_bio = image_submit_bio,
 };
 
-struct snap_dev *snap_dev_create(struct tracer *t)
+struct snap_dev *snap_dev_create(const struct snap_dev_config *cfg)
 {
-	struct block_device *origin = t->bdev_ref.bdev;
+	struct block_device *origin = cfg->origin;
 	struct snap_dev *sd;
 	struct gendisk *disk;
 	int ret = -ENOMEM;
@@ -279,17 +281,17 @@ struct snap_dev *snap_dev_create(struct tracer *t)
 	sd = kzalloc(sizeof(*sd), GFP_KERNEL);
 	if (!sd)
 		return ERR_PTR(-ENOMEM);
-	sd->t = t;
-	sd->cbt = t->cbt;
-	sd->store = t->store;
-	sd->pipe = t->pipe;
+	sd->cfg = *cfg;
+	sd->cbt = cfg->cbt;
+	sd->store = cfg->store;
+	sd->pipe = cfg->pipe;
 	spin_lock_init(&sd->lock);
 	bio_list_init(&sd->queue);
 	INIT_WORK(&sd->work, image_work);
 	atomic_set(&sd->inflight, 1); /* dropped by destroy */
 
 	sd->wq = alloc_workqueue("bsnap%u-read", WQ_MEM_RECLAIM | WQ_UNBOUND,
-				 1, t->minor);
+				 1, cfg->minor);
 	if (!sd->wq)
 		goto err_free;
 
@@ -300,14 +302,14 @@ struct snap_dev *snap_dev_create(struct tracer *t)
 		goto err_wq;
 	}
 	disk->major = image_major;
-	disk->first_minor = t->minor;
+	disk->first_minor = cfg->minor;
 	disk->minors = 1;
 	disk->fops = &image_fops;
 	disk->private_data = sd;
 	disk->flags |= GENHD_FL_NO_PART;
 	snprintf(disk->disk_name, DISK_NAME_LEN, BSNAP_DEV_PREFIX "%u",
-		 t->minor);
-	set_capacity(disk, t->nr_sectors);
+		 cfg->minor);
+	set_capacity(disk, cfg->nr_sectors);
 	set_disk_ro(disk, true);
 	sd->disk = disk;
 

@@ -20,6 +20,7 @@
 #include "cow_file.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
+#include "direct_io.h"
 #include "events.h"
 #include "passthrough.h"
 #include "tracer.h"
@@ -308,7 +309,43 @@ void tracer_break_chain(struct tracer *t, int error)
 {
 	t->chain_broken = true;
 	cmpxchg(&t->error, 0, error);
-	bsnap_event(t, BSNAP_EVENT_FAILED);
+	tracer_event(t, BSNAP_EVENT_FAILED);
+}
+
+void tracer_event(const struct tracer *t, const char *event)
+{
+	bsnap_event(t->minor, tracer_state_bits(t), tracer_error(t), event);
+}
+
+static void tracer_pipe_failed(void *owner, int error)
+{
+	tracer_set_error(owner, error);
+}
+
+static void tracer_pipe_low(void *owner)
+{
+	tracer_event(owner, BSNAP_EVENT_COW_LOW);
+}
+
+static const struct cow_pipeline_ops tracer_pipe_ops = {
+	.failed = tracer_pipe_failed,
+	.low = tracer_pipe_low,
+};
+
+struct cow_pipeline *tracer_pipeline_create(struct tracer *t,
+					    struct cbt_map *cbt,
+					    struct cow_store *store)
+{
+	struct cow_pipeline_config cfg = {
+		.ops = &tracer_pipe_ops,
+		.owner = t,
+		.minor = t->minor,
+		.origin = t->bdev_ref.bdev,
+		.origin_start = t->start_sect,
+		.nr_sectors = t->nr_sectors,
+	};
+
+	return cow_pipeline_create(&cfg, cbt, store);
 }
 
 void tracer_set_error(struct tracer *t, int error)
@@ -319,7 +356,7 @@ void tracer_set_error(struct tracer *t, int error)
 		return;
 	pr_err("bsnap%u: snapshot failed with error %d; the device keeps working and changes are still tracked\n",
 	       t->minor, error);
-	bsnap_event(t, BSNAP_EVENT_FAILED);
+	tracer_event(t, BSNAP_EVENT_FAILED);
 	pipe = READ_ONCE(t->pipe);
 	if (pipe)
 		cow_pipeline_fail(pipe);

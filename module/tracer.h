@@ -150,6 +150,14 @@ void bsnap_tracer_exit(void);
  */
 void tracer_break_chain(struct tracer *t, int error);
 
+/* The copy-before-write pipeline of a snapshot of @t, reporting to @t. */
+struct cow_pipeline *tracer_pipeline_create(struct tracer *t,
+					    struct cbt_map *cbt,
+					    struct cow_store *store);
+
+/* Send @event (BSNAP_EVENT_*) about @t to userspace. Any context. */
+void tracer_event(const struct tracer *t, const char *event);
+
 /* Record the first failure of @t (later ones are only logged). */
 void tracer_set_error(struct tracer *t, int error);
 

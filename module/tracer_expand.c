@@ -22,7 +22,6 @@
 
 #include "cow_file.h"
 #include "cow_store.h"
-#include "events.h"
 #include "tracer.h"
 
 /* The snapshot of @minor, running and not failed; else an errno. */
@@ -98,7 +97,7 @@ static int expand_grow(struct tracer *t, struct file *f, u64 grow)
 			t->minor, ret);
 	pr_info("bsnap%u: CoW file grown by %llu bytes to %llu; the new space takes data once named free in the snapshot\n",
 		t->minor, grow, t->store->cf->size);
-	bsnap_event(t, BSNAP_EVENT_EXPANDED);
+	tracer_event(t, BSNAP_EVENT_EXPANDED);
 	return 0;
 }
 

@@ -23,7 +23,6 @@
 
 #include "cow_file.h"
 #include "cow_store.h"
-#include "events.h"
 #include "tracer.h"
 
 void tracer_get_module(struct tracer *t)
@@ -76,7 +75,7 @@ void tracer_sb_shutdown_end(dev_t dev)
 		else
 			pr_warn("bsnap%u: dormant (unmounted), CoW file not sealed\n",
 				t->minor);
-		bsnap_event(t, BSNAP_EVENT_DORMANT);
+		tracer_event(t, BSNAP_EVENT_DORMANT);
 	}
 	mutex_unlock(&bsnap_fs_mutex);
 }
@@ -118,7 +117,7 @@ void tracer_sb_changed(struct super_block *sb)
 		tracer_set_state(t, t->mode, TRACER_DORMANT, NULL);
 		if (!tracer_seal(t))
 			pr_info("bsnap%u: dormant (read-only)\n", t->minor);
-		bsnap_event(t, BSNAP_EVENT_DORMANT);
+		tracer_event(t, BSNAP_EVENT_DORMANT);
 	}
 out:
 	mutex_unlock(&bsnap_fs_mutex);

@@ -37,7 +37,6 @@
 #include "cow_pipeline.h"
 #include "cow_store.h"
 #include "direct_io.h"
-#include "events.h"
 #include "tracer.h"
 
 #define EXT4_SB_OFFSET 1024
@@ -172,7 +171,7 @@ static void reload_start(struct tracer *t, bool snapshot)
 	}
 	if (!snapshot)
 		return;
-	pipe = cow_pipeline_create(t, t->cbt, t->store);
+	pipe = tracer_pipeline_create(t, t->cbt, t->store);
 	if (IS_ERR(pipe)) {
 		tracer_set_error(t, PTR_ERR(pipe));
 		return;
@@ -220,7 +219,7 @@ int tracer_reload(const struct bsnap_setup *arg, const char *bdev_path,
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: reloaded %s, CoW file %s: unverified until mounted\n",
 		t->minor, bdev_path, cow_path);
-	bsnap_event(t, BSNAP_EVENT_UNVERIFIED);
+	tracer_event(t, BSNAP_EVENT_UNVERIFIED);
 	return 0;
 
 err:

@@ -25,6 +25,7 @@
 #include "cow_file.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
+#include "direct_io.h"
 #include "tracer.h"
 
 static struct workqueue_struct *seal_wq;

@@ -24,7 +24,6 @@
 #include "cow_index.h"
 #include "cow_pipeline.h"
 #include "cow_store.h"
-#include "events.h"
 #include "snap_dev.h"
 #include "snapshot_group.h"
 #include "tracer.h"
@@ -144,7 +143,7 @@ static int snap_parts_create(struct tracer *t, const char *cow_path,
 	ret = cow_store_write_meta(sp->store, sp->cbt, 0, false);
 	if (ret)
 		goto err;
-	sp->pipe = cow_pipeline_create(t, sp->cbt, sp->store);
+	sp->pipe = tracer_pipeline_create(t, sp->cbt, sp->store);
 	if (IS_ERR(sp->pipe)) {
 		ret = PTR_ERR(sp->pipe);
 		sp->pipe = NULL;
@@ -185,7 +184,17 @@ void snap_member_switch(struct snap_member *m)
 
 int tracer_add_image(struct tracer *t)
 {
-	struct snap_dev *sd = snap_dev_create(t);
+	struct snap_dev_config cfg = {
+		.minor = t->minor,
+		.origin = t->bdev_ref.bdev,
+		.nr_sectors = t->nr_sectors,
+		.cbt = t->cbt,
+		.store = t->store,
+		.pipe = t->pipe,
+		.error = &t->error,
+		.ignore_errors = t->flags & BSNAP_FLAG_IGNORE_ERRORS,
+	};
+	struct snap_dev *sd = snap_dev_create(&cfg);
 
 	if (IS_ERR(sd))
 		return PTR_ERR(sd);
@@ -359,7 +368,7 @@ static int finish_setup(struct snap_member *m)
 	}
 	pr_info("bsnap%u: snapshot of %s, CoW file %s\n", t->minor,
 		t->bdev_path, t->cow_path);
-	bsnap_event(t, BSNAP_EVENT_SETUP);
+	tracer_event(t, BSNAP_EVENT_SETUP);
 	return 0;
 }
 
@@ -398,7 +407,7 @@ static int finish_transition(struct snap_member *m)
 		pr_err("bsnap%u: cannot create the snapshot image\n", t->minor);
 	pr_info("bsnap%u: snapshot %llu, CoW file %s\n", t->minor, t->seqid,
 		t->cow_path);
-	bsnap_event(t, BSNAP_EVENT_TRANSITION);
+	tracer_event(t, BSNAP_EVENT_TRANSITION);
 	return ret;
 }
 
@@ -461,7 +470,7 @@ int tracer_transition_incremental(unsigned int minor)
 	if (ret)
 		pr_warn("bsnap%u: CoW header update failed: %d\n", minor, ret);
 	pr_info("bsnap%u: incremental\n", minor);
-	bsnap_event(t, BSNAP_EVENT_TRANSITION);
+	tracer_event(t, BSNAP_EVENT_TRANSITION);
 	return 0;
 }
 
@@ -500,7 +509,7 @@ int tracer_destroy(unsigned int minor)
 	if (!t)
 		return -ENOENT;
 	pr_info("bsnap%u: destroyed\n", minor);
-	bsnap_event(t, BSNAP_EVENT_DESTROYED);
+	tracer_event(t, BSNAP_EVENT_DESTROYED);
 	/* A CoW file left behind says "not clean": no reload trusts it. */
 	tracer_unseal(t);
 	tracer_teardown(t, true);
@@ -545,7 +554,7 @@ void tracer_set_state(struct tracer *t, enum tracer_mode mode,
 		WRITE_ONCE(t->cond, cond);
 	}
 	if (event)
-		bsnap_event(t, event);
+		tracer_event(t, event);
 }
 
 u32 tracer_state_bits(const struct tracer *t)
