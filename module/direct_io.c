@@ -20,6 +20,13 @@ static struct bio_set io_bio_set;
 void bsnap_submit_own(struct bio *bio)
 {
 	submit_bio_noacct(bio);
+	/*
+	 * Never a tail call: the hook knows bsnap's own bios by the return
+	 * address of submit_bio_noacct(), which must lie in module text. With
+	 * a jmp it would be our caller's, which may be kernel text (a worker
+	 * or an end_io whose last act is this call).
+	 */
+	barrier();
 }
 
 int bsnap_direct_io_init(void)

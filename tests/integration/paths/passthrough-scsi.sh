@@ -10,7 +10,9 @@
 . "$(dirname "$0")/paths-lib.bash"
 paths_load
 
-modprobe scsi_debug dev_size_mb=128 lbpu=1 || skip "no scsi_debug driver in this kernel"
+# no udev in the guest: the disk driver is loaded by hand
+modprobe sd_mod || fail "cannot load sd_mod"
+modprobe scsi_debug dev_size_mb=128 lbpu=1 || fail "cannot load scsi_debug"
 sd=
 for _ in $(seq 100); do
 	sd=$(ls /sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block 2>/dev/null | head -1) || true
