@@ -7,7 +7,12 @@
 #ifndef BSNAP_COMPAT_H
 #define BSNAP_COMPAT_H
 
+#include <linux/blk-crypto.h>
 #include <linux/blkdev.h>
+/* bio_integrity() moved out of bio.h in 6.9. */
+#if __has_include("linux/bio-integrity.h")
+#include <linux/bio-integrity.h>
+#endif
 #include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/mount.h>
@@ -100,6 +105,15 @@ static inline sector_t bsnap_bio_disk_sector(struct bio *bio)
 	if (bdev_is_partition(bio->bi_bdev) && !bio_flagged(bio, BIO_REMAPPED))
 		sector += bio->bi_bdev->bd_start_sect;
 	return sector;
+}
+
+/*
+ * Does @bio carry an inline-encryption context or an integrity payload?
+ * Neither exists in a kernel built without it.
+ */
+static inline bool bsnap_bio_has_payload(struct bio *bio)
+{
+	return bio_has_crypt_ctx(bio) || bio_integrity(bio);
 }
 
 /* ftrace_instruction_pointer_set() was renamed in 6.8. */

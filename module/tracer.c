@@ -296,8 +296,20 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	 */
 	cbt = smp_load_acquire(&t->cbt);
 	pipe = READ_ONCE(t->pipe);
-	if (pipe)
+	if (pipe) {
+		if (unlikely(bsnap_bio_has_payload(bio)) && !tracer_error(t)) {
+			/*
+			 * Its data is bound to a key or to integrity tuples
+			 * the copy cannot carry: the snapshot fails, the
+			 * write goes on and is recorded (the pipeline marks
+			 * it once failed).
+			 */
+			pr_err("bsnap%u: a write with an inline-encryption context or integrity payload cannot be copied exactly\n",
+			       t->minor);
+			tracer_set_error(t, -EOPNOTSUPP);
+		}
 		return cow_pipeline_write(pipe, bio);
+	}
 
 	cbt_map_block_range(cbt, tracer_bio_sector(t, bio), bio_sectors(bio),
 			    &first, &last);
