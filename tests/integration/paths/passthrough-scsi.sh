@@ -41,7 +41,8 @@ snap_setup -f 16 "$dev" "$MNT_ORIGIN/.cow-1" "$MINOR"
 reads_only
 assert_eq "$(error_of "$MINOR")" 0 "error after read-only passthrough commands"
 dd if="$IMAGE" of=/dev/null bs=1M count=4 iflag=direct status=none || fail "the image is not readable"
-sg_raw -s 4096 -i "$WORK/block" "$dev" 2a 00 00 00 20 00 00 00 08 00 || fail "WRITE(10) failed"
+# LBA 196608 (96 MiB): free space of the filesystem, which stays intact
+sg_raw -s 4096 -i "$WORK/block" "$dev" 2a 00 00 03 00 00 00 00 08 00 || fail "WRITE(10) failed"
 assert_eq "$(error_of "$MINOR")" "-$(errno_of ESTALE)" "error after a passthrough WRITE(10)"
 dmesg | grep -q "SCSI command 0x2a to $sd may have changed the device" ||
 	fail "no kernel message names the command"
@@ -57,7 +58,7 @@ reads_only
 bsnapctl transition-to-snapshot -f 16 "$MNT_ORIGIN/.cow-3" "$MINOR" ||
 	fail "read-only passthrough commands broke the chain"
 bsnapctl transition-to-incremental "$MINOR"
-sg_unmap --lba=4096 --num=8 "$dev" || fail "UNMAP failed"
+sg_unmap --lba=200000 --num=8 "$dev" || fail "UNMAP failed"
 expect_fail_errno ESTALE "$WORK/t2s" bsnapctl transition-to-snapshot -f 16 "$MNT_ORIGIN/.cow-4" "$MINOR"
 snap_destroy "$MINOR"
 umount_fs "$MNT_ORIGIN"
