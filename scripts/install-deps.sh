@@ -17,6 +17,8 @@ packages=(
 	# the guest test harness (tests/vm) and the guest tests
 	qemu-system-x86 busybox-static cpio python3 util-linux udev
 	e2fsprogs xfsprogs fio fdisk dmsetup
+	# the stacked suite: LVM, md raid1 and LUKS2 under a traced device
+	lvm2 mdadm cryptsetup-bin
 )
 
 missing=()

@@ -45,10 +45,10 @@ trace_splits() {
 # counts MINOR: C=changed_blocks U=cow_used_bytes of the device; fails
 # unless its error is 0
 counts() {
-	snap_json "$1"
-	json_eval "$WORK/info.json" 'j["changed_blocks"]' 'j.get("cow_used_bytes", 0)' 'j["error"]' >"$WORK/counts"
+	bsnapctl info "$1" --json >"$WORK/info.out"
+	json_eval "$WORK/info.out" 'j["changed_blocks"]' 'j.get("cow_used_bytes", 0)' 'j["error"]' >"$WORK/counts"
 	{ read -r C; read -r U; read -r E; } <"$WORK/counts"
-	assert_eq "$E" 0 "error of minor $1 ($(cat "$WORK/info.json" | tr -d '\n'))"
+	assert_eq "$E" 0 "error of minor $1 ($(tr -d '\n' <"$WORK/info.out"))"
 }
 
 # blocks_sum DEV FIRST N: sha256 of N 4 KiB blocks from block FIRST
@@ -135,18 +135,18 @@ once() {
 	local kind=$1 origin minor img s1 s2 f n c0 u0 c1 u1 c2 u2 c3 c4 c5 h_img h_org splits
 	log "=== $kind"
 	case $kind in
-	lv) stack_lv 8 4 ;; # 8 segments of 16 MiB, alternately on vda and vdb
+	lv) stack_lv 6 4 ;; # 6 segments of 16 MiB, alternately on vda and vdb
 	md)
-		stack_md 128
+		stack_md 96
 		echo 64 >/sys/block/md0/queue/max_sectors_kb
 		log "md0: max_sectors_kb $(cat /sys/block/md0/queue/max_sectors_kb): md splits larger bios"
 		;;
-	luks) stack_luks 128 ;;
+	luks) stack_luks 96 ;;
 	esac
 	origin=$STACK_DEV
 	make_fs ext4 "$origin"
 	mount_fs "$origin" "$MNT_ORIGIN" noatime
-	stamp fill-file "$MNT_ORIGIN/target" --size 48M --gen 1
+	stamp fill-file "$MNT_ORIGIN/target" --size 40M --gen 1
 	sync
 	stamp extents "$MNT_ORIGIN/target" >"$WORK/extents"
 	if [ "$kind" = lv ]; then

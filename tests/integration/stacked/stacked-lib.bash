@@ -29,6 +29,7 @@ STACK_VG=bsnapvg
 STACK_LV=lv
 STACK_MD=/dev/md0
 STACK_CRYPT=bsnap-crypt
+STACK_BACKUP=bsnap-backup
 STACK_KIND=
 STACK_DEV=
 
@@ -94,6 +95,10 @@ stack_teardown() {
 			dmsetup info "$STACK_VG-$STACK_LV" >&2
 			rc=1
 		fi
+	fi
+	if dmsetup info "$STACK_BACKUP" >/dev/null 2>&1; then
+		timeout 60 dmsetup remove "$STACK_BACKUP" ||
+			{ echo "teardown: dmsetup remove $STACK_BACKUP failed" >&2; rc=1; }
 	fi
 	STACK_KIND= STACK_DEV=
 	return "$rc"
@@ -189,4 +194,19 @@ stack_down() {
 	[ ! -e "$dev" ] || [ ! -e "/sys/class/block/${dev#/dev/}" ] || [ "$kind" = md ] ||
 		fail "$dev still exists after taking the $kind stack down"
 	log "$kind stack taken down"
+}
+
+# stack_cycles FS DEV: ../incremental/cycles.bash on DEV (the stack),
+# $BSNAP_STACK_CYCLES cycles (default 5); the backup is a linear mapping of
+# the third disk's first sectors, exactly as large as DEV (update-img wants
+# the same size). cycles.bash runs as a child (it loads and unloads the
+# module itself); this shell keeps the stack and takes it down.
+stack_cycles() {
+	local backup=/dev/mapper/$STACK_BACKUP
+	stack_run dmsetup create "$STACK_BACKUP" --table "0 $(blockdev --getsz "$2") linear /dev/${DISKS[2]} 0"
+	[ -b "$backup" ] || fail "$backup did not appear"
+	BSNAP_INC_ORIGIN=$2 BSNAP_INC_BACKUP=$backup BSNAP_INC_CYCLES=${BSNAP_STACK_CYCLES:-5} \
+		bash "$(dirname "${BASH_SOURCE[0]}")/../incremental/cycles.bash" "$1" ||
+		fail "incremental cycles on $2 failed (see above)"
+	stack_run dmsetup remove "$STACK_BACKUP"
 }
