@@ -34,6 +34,7 @@ once() {
 	luks) stack_luks 96 ;;
 	esac
 	if [ "$kind" = lv ]; then
+		# shellcheck disable=SC2046 # one argument per boundary
 		once_run "$kind" "$STACK_DEV" "$STACK_DEV" $(stack_lv_boundaries)
 	else
 		once_run "$kind" "$STACK_DEV" "$STACK_DEV"

@@ -100,7 +100,7 @@ stack_teardown() {
 		timeout 60 dmsetup remove "$STACK_BACKUP" ||
 			{ echo "teardown: dmsetup remove $STACK_BACKUP failed" >&2; rc=1; }
 	fi
-	STACK_KIND= STACK_DEV=
+	STACK_KIND='' STACK_DEV=''
 	return "$rc"
 }
 
@@ -190,7 +190,7 @@ stack_down() {
 	md) stack_run mdadm --stop "$STACK_MD" ;;
 	lv) stack_run lvm_ vgchange -q -an "$STACK_VG" ;;
 	esac
-	STACK_KIND= STACK_DEV=
+	STACK_KIND='' STACK_DEV=''
 	[ ! -e "$dev" ] || [ ! -e "/sys/class/block/${dev#/dev/}" ] || [ "$kind" = md ] ||
 		fail "$dev still exists after taking the $kind stack down"
 	log "$kind stack taken down"
