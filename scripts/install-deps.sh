@@ -19,6 +19,8 @@ packages=(
 	e2fsprogs xfsprogs fio fdisk dmsetup
 	# passthrough commands (SG_IO) for the paths suite
 	sg3-utils
+	# the stacked suite: LVM, md raid1 and LUKS2 under a traced device
+	lvm2 mdadm cryptsetup-bin
 )
 
 missing=()

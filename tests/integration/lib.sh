@@ -100,10 +100,15 @@ unload_module() {
 	return 0
 }
 
-# Leaves no module behind for the next test, whatever happened.
+# Leaves no module behind for the next test, whatever happened; then calls
+# bsnap_after_cleanup if the test defines it (to take down what must outlive
+# the module, such as the device stack a traced device lives on).
 _bsnap_cleanup() {
 	local rc=$?
 	if module_loaded; then rmmod bsnap 2>/dev/null || echo "cleanup: rmmod bsnap failed" >&2; fi
+	if [ "$(type -t bsnap_after_cleanup)" = function ]; then
+		bsnap_after_cleanup || echo "cleanup: bsnap_after_cleanup failed" >&2
+	fi
 	exit "$rc"
 }
 

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Usage: cycles.bash ext4|xfs; BSNAP_INC_CYCLES cycles (default 20), on
+# BSNAP_INC_ORIGIN with the backup on BSNAP_INC_BACKUP (incremental-lib).
 # 20 cycles of writes -> transition-to-snapshot -> update-img ->
 # transition-to-incremental; after every cycle the backup equals the
 # snapshot bit for bit, and every 5th cycle fsck finds the backup clean.
@@ -9,7 +11,9 @@ make_fs "$1"
 churn 0
 start_chain
 fsck_image
-for ((n = 2; n <= 21; n++)); do
+cycles=${BSNAP_INC_CYCLES:-20}
+log "$cycles cycles, $FS on $ORIGIN, backup on $BACKUP"
+for ((n = 2; n <= cycles + 1; n++)); do
 	churn "$n"
 	next_backup "$n"
 	if ((n % 5 == 1)); then
@@ -17,4 +21,4 @@ for ((n = 2; n <= 21; n++)); do
 		fsck_image
 	fi
 done
-log "20 incrementals applied, each equal to its snapshot"
+log "$cycles incrementals applied, each equal to its snapshot"

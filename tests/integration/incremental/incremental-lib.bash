@@ -5,8 +5,10 @@
 # -> update-img -> the backup must equal the new snapshot bit for bit.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-ORIGIN=/dev/vda
-BACKUP=/dev/vdb
+# The origin and the backup device; another suite may give others (a
+# stacked device as the origin: tests/integration/stacked).
+ORIGIN=${BSNAP_INC_ORIGIN:-/dev/vda}
+BACKUP=${BSNAP_INC_BACKUP:-/dev/vdb}
 MNT=/mnt/bsnap-inc
 MINOR=3
 IMAGE=/dev/bsnap$MINOR

@@ -95,7 +95,12 @@ image_watch() {
 	[ "$passes" -gt 0 ]
 }
 
-# integrity_run FS disk|part
+# integrity_run FS disk|part|DEVICE
+#   disk: the first disk is the origin;
+#   part: the second partition of the second disk, the first one an
+#         untraced sibling written all along;
+#   DEVICE: a /dev path the caller built and tears down (an LVM LV, an md
+#         array, a dm-crypt mapping stacked on the disks): traced as it is.
 integrity_run() {
 	local fs=$1 kind=$2 origin disk sibling='' nonce minor img cow falloc_mb size
 	local secs=${BSNAP_SNAP_WRITE_SECONDS:-40} nfiles=4 i t0 setup_ms d0 d1
@@ -112,6 +117,13 @@ integrity_run() {
 		partition_disk "$disk"
 		origin=${disk}2 sibling=${disk}1
 		;;
+	/dev/*)
+		[ -b "$kind" ] || fail "integrity_run: $kind is not a block device"
+		# /dev/dm-N, not /dev/mapper/NAME: split_bios finds its queue
+		origin=$(kernel_dev "$kind")
+		kind="stacked device $kind ($origin)"
+		;;
+	*) fail "integrity_run: unknown kind '$kind'" ;;
 	esac
 	split_bios "$origin" "${BSNAP_SNAP_MAX_SECTORS_KB:-128}"
 	size=$(dev_size "$origin")

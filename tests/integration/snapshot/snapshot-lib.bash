@@ -62,6 +62,15 @@ need_disks() {
 # dev_size DEV: bytes
 dev_size() { blockdev --getsize64 "$1"; }
 
+# kernel_dev DEV: /dev/<the kernel's name> of a block device node
+# (/dev/mapper/vg-lv -> /dev/dm-0, also when the node is not a symlink:
+# without udev, libdevmapper creates real nodes there)
+kernel_dev() {
+	local mm
+	mm=$(stat -L -c '%t %T' "$1") || return 1
+	printf '/dev/%s\n' "$(basename "$(readlink -f "/sys/dev/block/$((0x${mm% *})):$((0x${mm#* }))")")"
+}
+
 # whole_disk DEV: the disk a partition belongs to (vdb2 -> vdb), or itself
 whole_disk() {
 	local name=${1#/dev/}
