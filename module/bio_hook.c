@@ -67,20 +67,37 @@ static int passthrough_pre(struct kprobe *kp, struct pt_regs *regs)
 	return 0;
 }
 
-static struct kprobe passthrough_kps[] = {
-	{ .symbol_name = "blk_execute_rq", .pre_handler = passthrough_pre },
-	{ .symbol_name = "blk_execute_rq_nowait", .pre_handler = passthrough_pre },
+static const char *const passthrough_fns[] = {
+	"blk_execute_rq", "blk_execute_rq_nowait",
 };
-static struct kprobe *passthrough_kp_list[] = {
-	&passthrough_kps[0], &passthrough_kps[1],
-};
+static struct kprobe passthrough_kps[ARRAY_SIZE(passthrough_fns)];
+static struct kprobe *passthrough_kp_list[ARRAY_SIZE(passthrough_fns)];
+
+/*
+ * A kprobe keeps the address it resolved (and its flags) after being
+ * unregistered, and register_kprobe() refuses one that has both an address
+ * and a symbol: set them up afresh for every install.
+ */
+static int passthrough_watch(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(passthrough_fns); i++) {
+		passthrough_kps[i] = (struct kprobe) {
+			.symbol_name = passthrough_fns[i],
+			.pre_handler = passthrough_pre,
+		};
+		passthrough_kp_list[i] = &passthrough_kps[i];
+	}
+	return register_kprobes(passthrough_kp_list,
+				ARRAY_SIZE(passthrough_kp_list));
+}
 
 static int hook_install(void)
 {
 	int ret;
 
-	ret = register_kprobes(passthrough_kp_list,
-			       ARRAY_SIZE(passthrough_kp_list));
+	ret = passthrough_watch();
 	if (ret) {
 		pr_err("cannot watch passthrough commands: %d\n", ret);
 		return ret;
