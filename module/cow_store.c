@@ -286,6 +286,18 @@ static int cow_read_header(struct cow_store *cs, sector_t device_sectors,
 	return 0;
 }
 
+/* The bitmap read matches the header's bitmap_crc. */
+static int cow_check_bitmap(struct cow_store *cs, const void *bitmap)
+{
+	const struct bsnap_cow_info h = {
+		.bitmap_len = cs->lay.bitmap_len,
+		.bitmap_crc = cs->bitmap_crc,
+	};
+	struct bsnap_cow_fault why;
+
+	return bsnap_cow_bitmap_check(&h, bitmap, &why) ? cow_refused(&why) : 0;
+}
+
 /* Read [@off, @off + @len) of the file into a vmalloc'ed buffer. */
 static void *cow_read_region(struct cow_store *cs, u64 off, u64 len)
 {
@@ -444,8 +456,7 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 		ret = PTR_ERR(bitmap);
 		goto err;
 	}
-	ret = bsnap_cow_crc(bitmap, cs->lay.bitmap_len) == cs->bitmap_crc ?
-		0 : -EBADMSG;
+	ret = cow_check_bitmap(cs, bitmap);
 	if (!ret)
 		ret = cbt_map_merge(cbt, bitmap, cs->lay.bitmap_len);
 	vfree(bitmap);

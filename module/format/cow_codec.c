@@ -13,6 +13,7 @@ static_assert(offsetof(struct bsnap_cow_header, grown_off) ==
 static_assert(sizeof(struct bsnap_cow_header) <= BSNAP_COW_HEADER_SIZE,
 	      "the header fits its block");
 static_assert(sizeof(struct bsnap_cow_range_disk) == 16, "16-byte ranges");
+static_assert(BSNAP_COW_INDEX_PER_PAGE == 1 << 9, "cow_div_up(.., 9) below");
 
 static u64 cow_round_block(u64 n)
 {
@@ -39,6 +40,7 @@ int bsnap_cow_layout_init(struct bsnap_cow_layout *l, u32 version,
 	l->bitmap_off = BSNAP_COW_HEADER_SIZE;
 	l->bitmap_len = cow_round_block(cow_div_up(l->nr_blocks, 3));
 	l->valid_off = l->bitmap_off + l->bitmap_len;
+	/* a bit per index page of BSNAP_COW_INDEX_PER_PAGE entries */
 	l->valid_len = cow_round_block(cow_div_up(cow_div_up(l->nr_blocks, 9),
 						  3));
 	l->ranges_base = l->valid_off + l->valid_len;
