@@ -148,7 +148,11 @@ class cow_file_reader {
   public:
     // Opens, reads and checks the file: header as in decode_cow_header, the
     // regions inside the file on disk, CLEAN set, and a bitmap whose set bits
-    // number exactly changed_blocks, none past nr_blocks. Throws
+    // number exactly changed_blocks, none past nr_blocks. Nothing is
+    // allocated before the header is checked: the bitmap is then exactly
+    // what nr_blocks needs and lies inside the file. (A header consistent
+    // with itself for a huge device, in a sparse file as large as its
+    // layout, still costs the bitmap that device would need.) Throws
     // cow_format_error, or std::system_error "open <path>: ..." /
     // "read CoW file <path>: ..." for I/O errors.
     explicit cow_file_reader(const std::filesystem::path& path);
