@@ -12,8 +12,8 @@
  * records which pages have been written; others read as all zeros.
  *
  * Index pages are COW_INDEX_PAGE_SIZE (4 KiB) on every architecture, so the
- * valid bitmap means the same everywhere; the index region must be
- * cow_index_region_bytes(nr_blocks) long (a whole number of index pages).
+ * valid bitmap means the same everywhere; the index region must be the
+ * layout's index_len (a whole number of index pages).
  *
  * Process context only (it sleeps on a mutex and does I/O). Page buffers are
  * allocated with GFP_NOIO: get/set run on the I/O path (copy-before-write
@@ -29,16 +29,13 @@
 #include <linux/types.h>
 #include <linux/xarray.h>
 
+#include "format/cow_codec.h"
+
 struct cow_file;
 
-#define COW_INDEX_PAGE_SIZE 4096u
-#define COW_INDEX_PER_PAGE (COW_INDEX_PAGE_SIZE / sizeof(__le64))
-
-/* Bytes of the CoW file's index region for @nr_blocks device blocks. */
-static inline u64 cow_index_region_bytes(u64 nr_blocks)
-{
-	return round_up(nr_blocks * sizeof(__le64), (u64)COW_INDEX_PAGE_SIZE);
-}
+/* The format's (format/cow_codec.h): the valid bitmap depends on it. */
+#define COW_INDEX_PAGE_SIZE BSNAP_COW_INDEX_PAGE_SIZE
+#define COW_INDEX_PER_PAGE BSNAP_COW_INDEX_PER_PAGE
 
 struct cow_index {
 	struct cow_file *cf;

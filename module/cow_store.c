@@ -6,7 +6,6 @@
 #include "log.h"
 
 #include <linux/blkdev.h>
-#include <linux/crc32.h>
 #include <linux/err.h>
 #include <linux/math64.h>
 #include <linux/overflow.h>
@@ -25,18 +24,18 @@
 /* The first slot wholly at or after file offset @off. */
 static u64 cow_slot_from(const struct cow_store *cs, u64 off)
 {
-	if (off <= cs->data_off)
+	if (off <= cs->lay.data_off)
 		return 1;
-	return div64_u64(off - cs->data_off + BSNAP_COW_BLOCK_SIZE - 1,
+	return div64_u64(off - cs->lay.data_off + BSNAP_COW_BLOCK_SIZE - 1,
 			 BSNAP_COW_BLOCK_SIZE) + 1;
 }
 
 /* The first slot not wholly before file offset @off. */
 static u64 cow_slot_end(const struct cow_store *cs, u64 off)
 {
-	if (off <= cs->data_off)
+	if (off <= cs->lay.data_off)
 		return 1;
-	return div64_u64(off - cs->data_off, BSNAP_COW_BLOCK_SIZE) + 1;
+	return div64_u64(off - cs->lay.data_off, BSNAP_COW_BLOCK_SIZE) + 1;
 }
 
 /* Slots from @next on are free, @used hold data. */
@@ -44,27 +43,7 @@ static void cow_slots_reset(struct cow_store *cs, u64 next, u64 used)
 {
 	cow_slots_free(&cs->slots);
 	cow_slots_init(&cs->slots, cow_slot_end(cs, cs->grown_off), next,
-		       used, cs->ranges_len / sizeof(struct bsnap_cow_range_disk));
-}
-
-static u64 cow_layout(struct cow_store *cs, u32 version)
-{
-	cs->version = version;
-	cs->bitmap_off = BSNAP_COW_HEADER_SIZE;
-	cs->bitmap_len = round_up(DIV_ROUND_UP(cs->nr_blocks, 8),
-				  BSNAP_COW_BLOCK_SIZE);
-	cs->valid_off = cs->bitmap_off + cs->bitmap_len;
-	cs->valid_len = round_up(DIV_ROUND_UP(DIV_ROUND_UP(cs->nr_blocks,
-							   COW_INDEX_PER_PAGE),
-					      8),
-				 BSNAP_COW_BLOCK_SIZE);
-	cs->ranges_base = cs->valid_off + cs->valid_len;
-	cs->ranges_off = cs->ranges_base;
-	cs->ranges_len = version >= 3 ? BSNAP_COW_RANGES_BYTES / 2 : 0;
-	cs->index_off = cs->ranges_base + 2 * cs->ranges_len;
-	cs->index_len = cow_index_region_bytes(cs->nr_blocks);
-	cs->data_off = cs->index_off + cs->index_len;
-	return cs->data_off;
+		       used, bsnap_cow_ranges_max(&cs->lay));
 }
 
 struct cow_store *cow_store_create(const char *path, u64 size,
@@ -79,12 +58,14 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
 	if (!cs)
 		return ERR_PTR(-ENOMEM);
-	cs->device_sectors = device_sectors;
-	cs->nr_blocks = DIV_ROUND_UP_ULL(device_sectors,
-					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
 	cs->seqid = seqid;
 	memcpy(cs->uuid, uuid, BSNAP_UUID_SIZE);
-	meta_end = cow_layout(cs, BSNAP_COW_VERSION);
+	ret = bsnap_cow_layout_init(&cs->lay, BSNAP_COW_VERSION,
+				    device_sectors);
+	if (ret)
+		goto err_free;
+	cs->ranges_off = cs->lay.ranges_base;
+	meta_end = cs->lay.data_off;
 
 	if (!size)
 		size = max_t(u64, div_u64((u64)device_sectors << SECTOR_SHIFT, 10),
@@ -99,13 +80,13 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 	cs->grown_off = size;
 	cow_slots_reset(cs, 1, 0);
 
-	cs->cf = cow_file_create(path, size, cs->index_off, bdev);
+	cs->cf = cow_file_create(path, size, cs->lay.index_off, bdev);
 	if (IS_ERR(cs->cf)) {
 		ret = PTR_ERR(cs->cf);
 		goto err_free;
 	}
-	cs->index = cow_index_create(cs->cf, cs->index_off, cs->nr_blocks,
-				     cache_bytes);
+	cs->index = cow_index_create(cs->cf, cs->lay.index_off,
+				     cs->lay.nr_blocks, cache_bytes);
 	if (IS_ERR(cs->index)) {
 		ret = PTR_ERR(cs->index);
 		goto err_file;
@@ -149,48 +130,27 @@ int cow_store_data_io(struct bsnap_io *io, struct cow_store *cs,
 			       pages, 0, (size_t)nr_blocks * BSNAP_COW_BLOCK_SIZE);
 }
 
-/* zlib-compatible CRC-32, so userspace can check it with crc32(). */
-static u32 cow_crc32(const void *buf, size_t len)
-{
-	return crc32_le(~0U, buf, len) ^ ~0U;
-}
-
-static void cow_fill_header(struct cow_store *cs, struct bsnap_cow_header *h,
+/* The header block: the codec encodes what @cs holds. */
+static void cow_fill_header(struct cow_store *cs, void *block,
 			    const struct cbt_map *cbt, u32 flags)
 {
-	memset(h, 0, BSNAP_COW_HEADER_SIZE);
-	h->magic = cpu_to_le64(BSNAP_COW_MAGIC);
-	h->version = cpu_to_le32(cs->version);
-	h->flags = cpu_to_le32(flags);
-	h->header_size = cpu_to_le32(BSNAP_COW_HEADER_SIZE);
-	h->block_size = cpu_to_le32(BSNAP_COW_BLOCK_SIZE);
-	memcpy(h->uuid, cs->uuid, BSNAP_UUID_SIZE);
-	h->seqid = cpu_to_le64(cs->seqid);
-	h->device_sectors = cpu_to_le64(cs->device_sectors);
-	h->nr_blocks = cpu_to_le64(cs->nr_blocks);
-	h->file_size = cpu_to_le64(cs->cf->size);
-	h->bitmap_off = cpu_to_le64(cs->bitmap_off);
-	h->bitmap_len = cpu_to_le64(cs->bitmap_len);
-	h->index_off = cpu_to_le64(cs->index_off);
-	h->index_len = cpu_to_le64(cs->index_len);
-	h->data_off = cpu_to_le64(cs->data_off);
-	h->data_used = cpu_to_le64(cow_slots_spent(&cs->slots));
-	h->changed_blocks = cpu_to_le64(cbt_map_count(cbt));
-	h->valid_off = cpu_to_le64(cs->valid_off);
-	h->valid_len = cpu_to_le64(cs->valid_len);
-	h->probe_crc = cpu_to_le32(cs->probe_crc);
-	h->bitmap_crc = cpu_to_le32(cs->bitmap_crc);
-	if (cs->version == 2) {
-		h->crc = cpu_to_le32(cow_crc32(h, BSNAP_COW_HEADER_V2_BYTES));
-		return;
-	}
-	h->grown_off = cpu_to_le64(cs->grown_off);
-	h->data_blocks = cpu_to_le64(cow_slots_used(&cs->slots));
-	h->ranges_off = cpu_to_le64(cs->ranges_off);
-	h->ranges_len = cpu_to_le64(cs->ranges_len);
-	h->nr_ranges = cpu_to_le32(cs->nr_ranges);
-	h->ranges_crc = cpu_to_le32(cs->ranges_crc);
-	h->crc = cpu_to_le32(cow_crc32(h, sizeof(*h)));
+	struct bsnap_cow_info h;
+
+	bsnap_cow_info_init(&h, &cs->lay, cs->cf->size);
+	h.flags = flags;
+	memcpy(h.uuid, cs->uuid, BSNAP_UUID_SIZE);
+	h.seqid = cs->seqid;
+	h.data_used = cow_slots_spent(&cs->slots);
+	h.changed_blocks = cbt_map_count(cbt);
+	h.probe_crc = cs->probe_crc;
+	h.bitmap_crc = cs->bitmap_crc;
+	h.grown_off = cs->grown_off;
+	h.data_blocks = cow_slots_used(&cs->slots);
+	h.ranges_off = cs->ranges_off;
+	h.nr_ranges = cs->nr_ranges;
+	h.ranges_crc = cs->ranges_crc;
+	memset(block, 0, BSNAP_COW_HEADER_SIZE);
+	bsnap_cow_info_to_disk(&h, block);
 }
 
 int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
@@ -200,13 +160,13 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 	int ret;
 
 	if (bitmap) {
-		buf = vmalloc(cs->bitmap_len);
+		buf = vmalloc(cs->lay.bitmap_len);
 		if (!buf)
 			return -ENOMEM;
-		cbt_map_export(cbt, buf, cs->bitmap_len);
-		cs->bitmap_crc = cow_crc32(buf, cs->bitmap_len);
-		ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->bitmap_off,
-				       buf, cs->bitmap_len);
+		cbt_map_export(cbt, buf, cs->lay.bitmap_len);
+		cs->bitmap_crc = bsnap_cow_crc(buf, cs->lay.bitmap_len);
+		ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->lay.bitmap_off,
+				       buf, cs->lay.bitmap_len);
 		vfree(buf);
 		if (ret)
 			return ret;
@@ -233,12 +193,12 @@ static int cow_store_write_valid(struct cow_store *cs)
 	ret = cow_index_flush(cs->index);
 	if (ret)
 		return ret;
-	buf = vzalloc(cs->valid_len);
+	buf = vzalloc(cs->lay.valid_len);
 	if (!buf)
 		return -ENOMEM;
-	cow_index_valid_export(cs->index, buf, cs->valid_len);
-	ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->valid_off, buf,
-			       cs->valid_len);
+	cow_index_valid_export(cs->index, buf, cs->lay.valid_len);
+	ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->lay.valid_off, buf,
+			       cs->lay.valid_len);
 	vfree(buf);
 	return ret;
 }
@@ -265,7 +225,7 @@ int cow_store_probe_crc(struct block_device *bdev, u32 *crc)
 		return -ENOMEM;
 	ret = bsnap_io_sync(bdev, REQ_OP_READ, 0, buf, BSNAP_COW_PROBE_SIZE);
 	if (!ret)
-		*crc = cow_crc32(buf, BSNAP_COW_PROBE_SIZE);
+		*crc = bsnap_cow_crc(buf, BSNAP_COW_PROBE_SIZE);
 	kfree(buf);
 	return ret;
 }
@@ -275,95 +235,68 @@ int cow_store_probe(struct cow_store *cs)
 	return cow_store_probe_crc(cs->cf->bdev, &cs->probe_crc);
 }
 
-/* Magic, a version this module reads, and the CRC that version covers. */
-static int cow_check_header_crc(const struct bsnap_cow_header *h)
+/* Log why the codec refused the file: the CLI only gets the errno. */
+static int cow_refused(const struct bsnap_cow_fault *why)
 {
-	struct bsnap_cow_header copy = *h;
-	u32 version = le32_to_cpu(h->version);
+	char text[160];
 
-	copy.crc = 0;
-	if (le64_to_cpu(h->magic) != BSNAP_COW_MAGIC ||
-	    version < BSNAP_COW_VERSION_MIN || version > BSNAP_COW_VERSION ||
-	    le32_to_cpu(h->crc) !=
-		    cow_crc32(&copy, version == 2 ? BSNAP_COW_HEADER_V2_BYTES :
-						    sizeof(copy)))
-		return -EBADMSG;
-	return 0;
+	pr_err("CoW file refused: %s\n",
+	       bsnap_cow_fault_text(why, text, sizeof(text)));
+	return -EBADMSG;
 }
 
-/* The header must describe exactly the layout cow_layout() gave @cs. */
-static int cow_check_header_layout(struct cow_store *cs,
-				   const struct bsnap_cow_header *h)
+/*
+ * The header: intact and laid out as the codec says for its version, and
+ * describing this file (its size) and this device (its size).
+ */
+static int cow_read_header(struct cow_store *cs, sector_t device_sectors,
+			   u32 *flags)
 {
-	u32 version = le32_to_cpu(h->version);
-	u64 size = cs->cf->size, grown_off, used, blocks;
-
-	used = le64_to_cpu(h->data_used);
-	if (version >= 3 &&
-	    ((le64_to_cpu(h->ranges_off) != cs->ranges_base &&
-	      le64_to_cpu(h->ranges_off) != cs->ranges_base + cs->ranges_len) ||
-	     le64_to_cpu(h->ranges_len) != cs->ranges_len ||
-	     le32_to_cpu(h->nr_ranges) >
-		     cs->ranges_len / sizeof(struct bsnap_cow_range_disk)))
-		return -EBADMSG;
-	grown_off = version == 2 ? size : le64_to_cpu(h->grown_off);
-	blocks = version == 2 ? used : le64_to_cpu(h->data_blocks);
-	if (le32_to_cpu(h->header_size) != BSNAP_COW_HEADER_SIZE ||
-	    le32_to_cpu(h->block_size) != BSNAP_COW_BLOCK_SIZE ||
-	    le64_to_cpu(h->device_sectors) != cs->device_sectors ||
-	    le64_to_cpu(h->nr_blocks) != cs->nr_blocks ||
-	    le64_to_cpu(h->file_size) != cs->cf->size ||
-	    le64_to_cpu(h->bitmap_off) != cs->bitmap_off ||
-	    le64_to_cpu(h->bitmap_len) != cs->bitmap_len ||
-	    le64_to_cpu(h->valid_off) != cs->valid_off ||
-	    le64_to_cpu(h->valid_len) != cs->valid_len ||
-	    le64_to_cpu(h->index_off) != cs->index_off ||
-	    le64_to_cpu(h->index_len) != cs->index_len ||
-	    le64_to_cpu(h->data_off) != cs->data_off ||
-	    cs->data_off >= size || !h->seqid ||
-	    grown_off <= cs->data_off || grown_off > size ||
-	    used >= cow_slot_end(cs, size) || blocks > used)
-		return -EBADMSG;
-	return 0;
-}
-
-static int cow_read_header(struct cow_store *cs, u32 *flags)
-{
-	struct bsnap_cow_header *h;
+	struct bsnap_cow_fault why;
+	struct bsnap_cow_info h;
+	void *buf;
 	int ret;
 
-	h = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_KERNEL);
-	if (!h)
+	buf = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_KERNEL);
+	if (!buf)
 		return -ENOMEM;
-	ret = cow_file_rw_sync(cs->cf, REQ_OP_READ, 0, h,
+	ret = cow_file_rw_sync(cs->cf, REQ_OP_READ, 0, buf,
 			       BSNAP_COW_HEADER_SIZE);
-	if (!ret)
-		ret = cow_check_header_crc(h);
-	if (!ret) {
-		cow_layout(cs, le32_to_cpu(h->version));
-		ret = cow_check_header_layout(cs, h);
+	if (!ret && bsnap_cow_info_read(buf, BSNAP_COW_HEADER_SIZE,
+					cs->cf->size, &h, &cs->lay, &why))
+		ret = cow_refused(&why);
+	kfree(buf);
+	if (ret)
+		return ret;
+	if (h.device_sectors != device_sectors || h.file_size != cs->cf->size) {
+		pr_err("CoW file refused: it is for a device of %llu sectors and %llu bytes, not %llu and %llu\n",
+		       h.device_sectors, h.file_size, (u64)device_sectors,
+		       cs->cf->size);
+		return -EBADMSG;
 	}
-	if (!ret) {
-		*flags = le32_to_cpu(h->flags);
-		cs->seqid = le64_to_cpu(h->seqid);
-		memcpy(cs->uuid, h->uuid, BSNAP_UUID_SIZE);
-		if (le32_to_cpu(h->version) == 2) {
-			cs->grown_off = cs->cf->size;
-			cow_slots_reset(cs, le64_to_cpu(h->data_used) + 1,
-					le64_to_cpu(h->data_used));
-		} else {
-			cs->grown_off = le64_to_cpu(h->grown_off);
-			cow_slots_reset(cs, le64_to_cpu(h->data_used) + 1,
-					le64_to_cpu(h->data_blocks));
-			cs->ranges_off = le64_to_cpu(h->ranges_off);
-			cs->nr_ranges = le32_to_cpu(h->nr_ranges);
-			cs->ranges_crc = le32_to_cpu(h->ranges_crc);
-		}
-		cs->probe_crc = le32_to_cpu(h->probe_crc);
-		cs->bitmap_crc = le32_to_cpu(h->bitmap_crc);
-	}
-	kfree(h);
-	return ret;
+	*flags = h.flags;
+	cs->seqid = h.seqid;
+	memcpy(cs->uuid, h.uuid, BSNAP_UUID_SIZE);
+	cs->grown_off = h.grown_off;
+	cow_slots_reset(cs, h.data_used + 1, h.data_blocks);
+	cs->ranges_off = h.ranges_off;
+	cs->nr_ranges = h.nr_ranges;
+	cs->ranges_crc = h.ranges_crc;
+	cs->probe_crc = h.probe_crc;
+	cs->bitmap_crc = h.bitmap_crc;
+	return 0;
+}
+
+/* The bitmap read matches the header's bitmap_crc. */
+static int cow_check_bitmap(struct cow_store *cs, const void *bitmap)
+{
+	const struct bsnap_cow_info h = {
+		.bitmap_len = cs->lay.bitmap_len,
+		.bitmap_crc = cs->bitmap_crc,
+	};
+	struct bsnap_cow_fault why;
+
+	return bsnap_cow_bitmap_check(&h, bitmap, &why) ? cow_refused(&why) : 0;
 }
 
 /* Read [@off, @off + @len) of the file into a vmalloc'ed buffer. */
@@ -401,18 +334,18 @@ static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
 {
 	void *valid;
 
-	cs->index = cow_index_create(cs->cf, cs->index_off, cs->nr_blocks,
-				     cache_bytes);
+	cs->index = cow_index_create(cs->cf, cs->lay.index_off,
+				     cs->lay.nr_blocks, cache_bytes);
 	if (IS_ERR(cs->index)) {
 		int ret = PTR_ERR(cs->index);
 
 		cs->index = NULL;
 		return ret;
 	}
-	valid = cow_read_region(cs, cs->valid_off, cs->valid_len);
+	valid = cow_read_region(cs, cs->lay.valid_off, cs->lay.valid_len);
 	if (IS_ERR(valid))
 		return PTR_ERR(valid);
-	cow_index_valid_import(cs->index, valid, cs->valid_len);
+	cow_index_valid_import(cs->index, valid, cs->lay.valid_len);
 	vfree(valid);
 	return 0;
 }
@@ -423,33 +356,32 @@ static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
  */
 static int cow_store_write_ranges(struct cow_store *cs)
 {
-	u64 off = cs->ranges_off == cs->ranges_base ?
-		cs->ranges_base + cs->ranges_len : cs->ranges_base;
+	u64 off = bsnap_cow_ranges_other(&cs->lay, cs->ranges_off);
 	struct bsnap_cow_range_disk *disk;
 	struct cow_slot_range *r;
 	unsigned int i, n, max;
 	size_t len;
 	int ret;
 
-	max = cs->ranges_len / sizeof(*disk);
-	disk = vzalloc(cs->ranges_len);
+	max = bsnap_cow_ranges_max(&cs->lay);
+	disk = vzalloc(cs->lay.ranges_len);
 	r = kvmalloc_array(max, sizeof(*r), GFP_KERNEL);
 	if (!disk || !r) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	n = cow_slots_export(&cs->slots, r, max);
-	for (i = 0; i < n; i++) {
-		disk[i].off = cpu_to_le64(cow_store_slot_off(cs, r[i].first));
-		disk[i].len = cpu_to_le64((r[i].end - r[i].first) *
-					  BSNAP_COW_BLOCK_SIZE);
-	}
-	len = round_up(n * sizeof(*disk), BSNAP_COW_BLOCK_SIZE);
+	for (i = 0; i < n; i++)
+		bsnap_cow_range_to_disk(disk, i,
+					cow_store_slot_off(cs, r[i].first),
+					(r[i].end - r[i].first) *
+						BSNAP_COW_BLOCK_SIZE);
+	len = bsnap_cow_ranges_bytes(n);
 	ret = len ? cow_file_rw_sync(cs->cf, REQ_OP_WRITE, off, disk, len) : 0;
 	if (!ret) {
 		cs->ranges_off = off;
 		cs->nr_ranges = n;
-		cs->ranges_crc = cow_crc32(disk, n * sizeof(*disk));
+		cs->ranges_crc = bsnap_cow_ranges_crc(disk, n);
 	}
 out:
 	kvfree(r);
@@ -457,10 +389,20 @@ out:
 	return ret;
 }
 
-/* Reload: the usable-space table the header names. */
+/*
+ * Reload: the usable-space table the header names, checked by the codec
+ * against the header as cow_read_header() left it in @cs.
+ */
 static int cow_load_ranges(struct cow_store *cs)
 {
+	const struct bsnap_cow_info h = {
+		.nr_ranges = cs->nr_ranges,
+		.ranges_crc = cs->ranges_crc,
+		.grown_off = cs->grown_off,
+		.file_size = cs->cf->size,
+	};
 	struct bsnap_cow_range_disk *disk;
+	struct bsnap_cow_fault why;
 	struct cow_slot_range *r;
 	unsigned int i, n = cs->nr_ranges;
 	u64 added;
@@ -468,26 +410,20 @@ static int cow_load_ranges(struct cow_store *cs)
 
 	if (!n)
 		return 0;
-	disk = cow_read_region(cs, cs->ranges_off,
-			       round_up(n * sizeof(*disk),
-					BSNAP_COW_BLOCK_SIZE));
+	/* n <= bsnap_cow_ranges_max(): checked with the header */
+	disk = cow_read_region(cs, cs->ranges_off, bsnap_cow_ranges_bytes(n));
 	if (IS_ERR(disk))
 		return PTR_ERR(disk);
-	ret = cow_crc32(disk, n * sizeof(*disk)) == cs->ranges_crc ? 0 :
-								    -EBADMSG;
+	ret = bsnap_cow_ranges_check(&h, disk, &why) ?
+		cow_refused(&why) : 0;
 	r = ret ? NULL : kvmalloc_array(n, sizeof(*r), GFP_KERNEL);
 	if (!ret && !r)
 		ret = -ENOMEM;
 	for (i = 0; !ret && i < n; i++) {
 		u64 off = le64_to_cpu(disk[i].off);
-		u64 end = off + le64_to_cpu(disk[i].len);
 
-		if (off < cs->grown_off || end < off || end > cs->cf->size) {
-			ret = -EBADMSG;
-			break;
-		}
 		r[i].first = cow_slot_from(cs, off);
-		r[i].end = cow_slot_end(cs, end);
+		r[i].end = cow_slot_end(cs, off + le64_to_cpu(disk[i].len));
 	}
 	if (!ret)
 		ret = cow_slots_add(&cs->slots, r, n,
@@ -510,23 +446,20 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 	if (!cs)
 		return ERR_PTR(-ENOMEM);
 	cs->cf = cf;
-	cs->device_sectors = device_sectors;
-	cs->nr_blocks = DIV_ROUND_UP_ULL(device_sectors,
-					 BSNAP_COW_BLOCK_SIZE >> SECTOR_SHIFT);
-	ret = cow_read_header(cs, &flags);
+	ret = cow_read_header(cs, device_sectors, &flags);
 	if (!ret)
 		ret = cow_check_flags(cs, flags, snapshot, probe_crc);
 	if (ret)
 		goto err;
-	bitmap = cow_read_region(cs, cs->bitmap_off, cs->bitmap_len);
+	/* bitmap_len < file size: checked with the header */
+	bitmap = cow_read_region(cs, cs->lay.bitmap_off, cs->lay.bitmap_len);
 	if (IS_ERR(bitmap)) {
 		ret = PTR_ERR(bitmap);
 		goto err;
 	}
-	ret = cow_crc32(bitmap, cs->bitmap_len) == cs->bitmap_crc ? 0 :
-								   -EBADMSG;
+	ret = cow_check_bitmap(cs, bitmap);
 	if (!ret)
-		ret = cbt_map_merge(cbt, bitmap, cs->bitmap_len);
+		ret = cbt_map_merge(cbt, bitmap, cs->lay.bitmap_len);
 	vfree(bitmap);
 	if (ret)
 		goto err;
@@ -565,9 +498,9 @@ void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
 
 int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow)
 {
-	if (!cs->ranges_len) {
+	if (!cs->lay.ranges_len) {
 		pr_err("CoW file of format version %u has no usable-space table: it cannot grow\n",
-		       cs->version);
+		       cs->lay.version);
 		return -EOPNOTSUPP;
 	}
 	return cow_file_grow(cs->cf, f, grow);
@@ -620,7 +553,7 @@ bool cow_store_reads_as_zero(struct cow_store *cs, sector_t sector,
 	if (off < cs->grown_off)
 		return true;
 	return cow_slots_usable(&cs->slots,
-				div64_u64(off - cs->data_off,
+				div64_u64(off - cs->lay.data_off,
 					  BSNAP_COW_BLOCK_SIZE) + 1);
 }
 
@@ -636,7 +569,7 @@ u64 cow_store_data_bytes(const struct cow_store *cs)
 
 u64 cow_store_used_bytes(const struct cow_store *cs)
 {
-	return cs->data_off +
+	return cs->lay.data_off +
 	       cow_slots_used(&cs->slots) *
 		       BSNAP_COW_BLOCK_SIZE;
 }

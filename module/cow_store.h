@@ -13,6 +13,7 @@
 #include <uapi/bsnap_cow.h>
 
 #include "cow_slots.h"
+#include "format/cow_codec.h"
 
 struct block_device;
 struct bsnap_io;
@@ -25,21 +26,15 @@ struct page;
 struct cow_store {
 	struct cow_file *cf;
 	struct cow_index *index;	/* NULL once the snapshot is over */
-	u64 nr_blocks;		/* device blocks tracked */
-	sector_t device_sectors;
-	u64 bitmap_off, bitmap_len;
-	u32 version;		/* of the format (uapi/bsnap_cow.h) */
-	u64 valid_off, valid_len;	/* index-valid bitmap */
 	/*
-	 * Usable-space table (version 3): two copies of ranges_len bytes
-	 * from ranges_base; the header names the one in use (ranges_off),
-	 * and a new table goes to the other, so a crash between the table
-	 * and the header leaves the old pair intact.
+	 * Where the regions of the file lie (format/cow_codec.h). Version 3
+	 * has two copies of the usable-space table; the header names the
+	 * one in use (ranges_off), and a new table goes to the other, so a
+	 * crash between the table and the header leaves the old pair intact.
 	 */
-	u64 ranges_base, ranges_off, ranges_len;
+	struct bsnap_cow_layout lay;
+	u64 ranges_off;
 	u32 nr_ranges, ranges_crc;	/* of the table at ranges_off */
-	u64 index_off, index_len;
-	u64 data_off;
 	u64 grown_off;		/* file bytes from here on were added after
 				 * the snapshot instant (file size if none);
 				 * fixed for the store's life
@@ -62,7 +57,7 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 				   const u8 *uuid, u64 seqid);
 /*
  * Open an existing CoW file for reload: @cf is its map (cow_file.h). The
- * header must be version 2, intact and laid out for a device of
+ * header must be intact (format/cow_codec.h), laid out for a device of
  * @device_sectors (-EBADMSG), CLEAN (-EUCLEAN), not SUPERSEDED (-ESTALE),
  * and its probe must be @probe_crc, the device's (-ESTALE). Its change
  * bitmap is merged into @cbt, which may be in use. With @snapshot the file must still hold a snapshot
@@ -96,7 +91,7 @@ int cow_store_data_io(struct bsnap_io *io, struct cow_store *cs,
 /* File offset of the data of @slot (slot >= 1). */
 static inline u64 cow_store_slot_off(const struct cow_store *cs, u64 slot)
 {
-	return cs->data_off + (slot - 1) * BSNAP_COW_BLOCK_SIZE;
+	return bsnap_cow_slot_off(&cs->lay, slot);
 }
 
 /*

@@ -11,78 +11,93 @@
 #include <fcntl.h>
 #include <memory>
 #include <sys/stat.h>
-#include <uapi/bsnap_cow.h>
 #include <unistd.h>
-#include <zlib.h>
+
+// The CoW format codec, shared with the module (module/format/).
+#include <cow_codec.h>
 
 namespace bsnap {
-
-static_assert(sizeof(bsnap_cow_header) <= BSNAP_COW_HEADER_SIZE);
-static_assert(offsetof(bsnap_cow_header, grown_off) == BSNAP_COW_HEADER_V2_BYTES,
-              "version 3 appends to the version 2 header");
 
 cow_format_error::cow_format_error(cow_problem problem, const std::string& context)
     : format_error(context), problem_(problem) {}
 
 namespace {
 
-// Largest block size accepted; the format's is BSNAP_COW_BLOCK_SIZE.
-constexpr std::uint32_t max_block_size = 1024 * 1024;
-
-std::string hex(std::uint64_t value) {
-    char text[24];
-    std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
-    return text;
-}
-
 std::string num(std::uint64_t value) {
     return std::to_string(value);
-}
-
-// zlib's crc32() of any number of bytes (one call takes at most 4 GiB).
-std::uint32_t zlib_crc32(std::span<const std::uint8_t> bytes) {
-    uLong crc = ::crc32(0L, Z_NULL, 0);
-    constexpr std::size_t chunk = 1u << 30;
-    for (std::size_t at = 0; at < bytes.size(); at += chunk)
-        crc =
-            ::crc32(crc, bytes.data() + at, static_cast<uInt>(std::min(chunk, bytes.size() - at)));
-    return static_cast<std::uint32_t>(crc);
 }
 
 [[noreturn]] void refuse(cow_problem problem, const std::string& name, const std::string& what) {
     throw cow_format_error(problem, name + ": " + what);
 }
 
-// A little-endian integer at a byte offset of the on-disk header.
-template <typename T>
-T le(std::span<const std::byte> bytes, std::size_t offset) {
-    T value = 0;
-    for (std::size_t i = sizeof(T); i-- > 0;)
-        value = static_cast<T>(value << 8 | std::to_integer<T>(bytes[offset + i]));
-    return value;
-}
-
-#define BSNAP_COW_FIELD(bytes, field)                                                              \
-    le<decltype(cow_header::field)>(bytes, offsetof(bsnap_cow_header, field))
-
 std::uint64_t div_round_up(std::uint64_t n, std::uint64_t d) {
     return n / d + (n % d != 0);
 }
 
-// Checks that [off, off + len) starts at or after 'after' and ends at or
-// before 'limit' without overflowing; returns its end.
-std::uint64_t check_region(const std::string& name, const char* what, std::uint64_t off,
-                           std::uint64_t len, std::uint64_t after, const char* after_what,
-                           std::uint64_t limit) {
-    std::string where = std::string(what) + " [" + num(off) + ", +" + num(len) + ")";
-    if (off < after)
-        refuse(cow_problem::bad_header, name,
-               "bad header: " + where + " starts before the end of the " + after_what + " (" +
-                   num(after) + ")");
-    if (len > limit || off > limit - len)
-        refuse(cow_problem::bad_header, name,
-               "bad header: " + where + " ends past file_size " + num(limit));
-    return off + len;
+cow_problem problem_of(bsnap_cow_fault_kind kind) {
+    switch (kind) {
+    case BSNAP_COW_FAULT_SHORT:
+    case BSNAP_COW_FAULT_TRUNCATED:
+        return cow_problem::truncated;
+    case BSNAP_COW_FAULT_MAGIC:
+        return cow_problem::bad_magic;
+    case BSNAP_COW_FAULT_VERSION_NEW:
+    case BSNAP_COW_FAULT_VERSION_OLD:
+        return cow_problem::unsupported_version;
+    case BSNAP_COW_FAULT_VERSION_BAD: // found by the checksum
+    case BSNAP_COW_FAULT_CRC:
+        return cow_problem::bad_checksum;
+    case BSNAP_COW_FAULT_BITMAP:
+        return cow_problem::bad_bitmap;
+    default:
+        return cow_problem::bad_header;
+    }
+}
+
+// Refuses with the codec's words for the fault.
+[[noreturn]] void refuse(const bsnap_cow_fault& why, const std::string& name) {
+    char text[256];
+    std::string what = bsnap_cow_fault_text(&why, text, sizeof text);
+    if (why.kind == BSNAP_COW_FAULT_VERSION_NEW)
+        what += ": upgrade bsnap's tools";
+    refuse(problem_of(why.kind), name, what);
+}
+
+// Decodes and checks the header with the codec; file_bytes: the file's size.
+bsnap_cow_info decode_info(std::span<const std::byte> bytes, std::uint64_t file_bytes,
+                           const std::string& name) {
+    bsnap_cow_info info;
+    bsnap_cow_fault why;
+    if (bsnap_cow_info_read(bytes.data(), bytes.size(), file_bytes, &info, nullptr, &why))
+        refuse(why, name);
+    return info;
+}
+
+cow_header header_of(const bsnap_cow_info& info) {
+    cow_header h;
+    h.magic = info.magic;
+    h.version = info.version;
+    h.flags = info.flags;
+    h.header_size = info.header_size;
+    h.block_size = info.block_size;
+    std::memcpy(h.uuid.data(), info.uuid, h.uuid.size());
+    h.seqid = info.seqid;
+    h.device_sectors = info.device_sectors;
+    h.nr_blocks = info.nr_blocks;
+    h.file_size = info.file_size;
+    h.bitmap_off = info.bitmap_off;
+    h.bitmap_len = info.bitmap_len;
+    h.index_off = info.index_off;
+    h.index_len = info.index_len;
+    h.data_off = info.data_off;
+    h.data_used = info.data_used;
+    h.changed_blocks = info.changed_blocks;
+    h.crc = info.crc;
+    h.bitmap_crc = info.bitmap_crc;
+    h.grown_off = info.grown_off;
+    h.data_blocks = info.data_blocks;
+    return h;
 }
 
 // An aligned, reusable bounce buffer for O_DIRECT reads.
@@ -223,110 +238,9 @@ std::uint64_t find_bit(const std::uint8_t* bits, std::uint64_t nr_bits, std::uin
 
 } // namespace
 
-std::size_t cow_header_bytes(std::uint32_t version) {
-    return version <= 2 ? BSNAP_COW_HEADER_V2_BYTES : sizeof(bsnap_cow_header);
-}
-
-std::uint32_t cow_header_crc(std::span<const std::byte> bytes, std::uint32_t version) {
-    std::byte copy[sizeof(bsnap_cow_header)];
-    std::size_t covered = std::min(cow_header_bytes(version), sizeof copy);
-    std::memcpy(copy, bytes.data(), covered);
-    std::memset(copy + offsetof(bsnap_cow_header, crc), 0, sizeof(bsnap_cow_header::crc));
-    return static_cast<std::uint32_t>(::crc32(
-        ::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(copy), static_cast<uInt>(covered)));
-}
-
-cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string& name) {
-    if (bytes.size() < sizeof(bsnap_cow_header))
-        refuse(cow_problem::truncated, name,
-               "truncated: header ends at " + num(BSNAP_COW_HEADER_SIZE) + ", file is " +
-                   num(bytes.size()) + " bytes");
-    cow_header h;
-    h.magic = BSNAP_COW_FIELD(bytes, magic);
-    if (h.magic != BSNAP_COW_MAGIC)
-        refuse(cow_problem::bad_magic, name,
-               "bad magic " + hex(h.magic) + " (not a bsnap CoW file)");
-    h.version = BSNAP_COW_FIELD(bytes, version);
-    if (h.version > BSNAP_COW_VERSION)
-        refuse(cow_problem::unsupported_version, name,
-               "format version " + num(h.version) + " is newer than this tool reads (" +
-                   num(BSNAP_COW_VERSION) + "): upgrade bsnap's tools");
-    if (h.version < BSNAP_COW_VERSION_MIN)
-        refuse(cow_problem::unsupported_version, name,
-               "unsupported format version " + num(h.version) + " (this tool reads " +
-                   num(BSNAP_COW_VERSION_MIN) + " to " + num(BSNAP_COW_VERSION) + ")");
-    h.crc = BSNAP_COW_FIELD(bytes, crc);
-    std::uint32_t crc = cow_header_crc(bytes, h.version);
-    if (h.crc != crc)
-        refuse(cow_problem::bad_checksum, name,
-               "checksum mismatch (header says " + hex(h.crc) + ", computed " + hex(crc) + ")");
-
-    h.flags = BSNAP_COW_FIELD(bytes, flags);
-    h.header_size = BSNAP_COW_FIELD(bytes, header_size);
-    h.block_size = BSNAP_COW_FIELD(bytes, block_size);
-    std::memcpy(h.uuid.data(), bytes.data() + offsetof(bsnap_cow_header, uuid), h.uuid.size());
-    h.seqid = BSNAP_COW_FIELD(bytes, seqid);
-    h.device_sectors = BSNAP_COW_FIELD(bytes, device_sectors);
-    h.nr_blocks = BSNAP_COW_FIELD(bytes, nr_blocks);
-    h.file_size = BSNAP_COW_FIELD(bytes, file_size);
-    h.bitmap_off = BSNAP_COW_FIELD(bytes, bitmap_off);
-    h.bitmap_len = BSNAP_COW_FIELD(bytes, bitmap_len);
-    h.index_off = BSNAP_COW_FIELD(bytes, index_off);
-    h.index_len = BSNAP_COW_FIELD(bytes, index_len);
-    h.data_off = BSNAP_COW_FIELD(bytes, data_off);
-    h.data_used = BSNAP_COW_FIELD(bytes, data_used);
-    h.changed_blocks = BSNAP_COW_FIELD(bytes, changed_blocks);
-    h.bitmap_crc = BSNAP_COW_FIELD(bytes, bitmap_crc);
-    if (h.version >= 3) {
-        h.grown_off = BSNAP_COW_FIELD(bytes, grown_off);
-        h.data_blocks = BSNAP_COW_FIELD(bytes, data_blocks);
-    } else {
-        // Version 2 files never grew, and every spent slot holds data.
-        h.grown_off = h.file_size;
-        h.data_blocks = h.data_used;
-    }
-
-    auto bad = [&name](const std::string& what) {
-        refuse(cow_problem::bad_header, name, "bad header: " + what);
-    };
-    if (h.header_size != BSNAP_COW_HEADER_SIZE)
-        bad("header size " + num(h.header_size) + ", expected " + num(BSNAP_COW_HEADER_SIZE));
-    if (h.block_size < 512 || h.block_size > max_block_size || !std::has_single_bit(h.block_size))
-        bad("block size " + num(h.block_size) + " is not a power of two in [512, " +
-            num(max_block_size) + "]");
-    std::uint32_t known_flags = BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY | BSNAP_COW_SUPERSEDED;
-    if (h.flags & ~known_flags)
-        bad("unknown flags " + hex(h.flags & ~known_flags));
-    if (h.seqid == 0)
-        bad("seqid 0 (sequence ids start at 1)");
-    if (h.device_sectors == 0 || h.device_sectors > UINT64_MAX / 512)
-        bad("device size of " + num(h.device_sectors) + " sectors");
-    std::uint64_t expected_blocks = div_round_up(h.device_bytes(), h.block_size);
-    if (h.nr_blocks != expected_blocks)
-        bad("nr_blocks " + num(h.nr_blocks) + ", but a device of " + num(h.device_sectors) +
-            " sectors has " + num(expected_blocks) + " blocks of " + num(h.block_size) + " bytes");
-    if (h.changed_blocks > h.nr_blocks)
-        bad("changed_blocks " + num(h.changed_blocks) + " exceeds nr_blocks " + num(h.nr_blocks));
-    if (h.bitmap_len < div_round_up(h.nr_blocks, 8))
-        bad("bitmap of " + num(h.bitmap_len) + " bytes cannot hold " + num(h.nr_blocks) +
-            " blocks");
-    if (h.index_len / sizeof(std::uint64_t) < h.nr_blocks)
-        bad("index of " + num(h.index_len) + " bytes cannot hold " + num(h.nr_blocks) + " blocks");
-
-    // Header, bitmap, index, data: in this order, inside file_size.
-    std::uint64_t end = check_region(name, "bitmap", h.bitmap_off, h.bitmap_len, h.header_size,
-                                     "header", h.file_size);
-    end = check_region(name, "index", h.index_off, h.index_len, end, "bitmap", h.file_size);
-    if (h.data_used > UINT64_MAX / h.block_size)
-        bad("data_used " + num(h.data_used) + " blocks");
-    check_region(name, "data", h.data_off, h.data_used * h.block_size, end, "index", h.file_size);
-    // Growth adds to the data region, within the file.
-    if (h.grown_off < h.data_off || h.grown_off > h.file_size)
-        bad("grown_off " + num(h.grown_off) + " outside the data region [" + num(h.data_off) +
-            ", " + num(h.file_size) + "]");
-    if (h.data_blocks > h.data_used)
-        bad("data_blocks " + num(h.data_blocks) + " exceeds data_used " + num(h.data_used));
-    return h;
+cow_header decode_cow_header(std::span<const std::byte> bytes, std::uint64_t file_bytes,
+                             const std::string& name) {
+    return header_of(decode_info(bytes, file_bytes, name));
 }
 
 block_runs::iterator::iterator(const std::uint8_t* bits, std::uint64_t nr_bits, std::uint64_t from)
@@ -368,18 +282,13 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
 
     std::vector<std::byte> header(BSNAP_COW_HEADER_SIZE);
     header.resize(file.read(0, header));
-    header_ = decode_cow_header(header, name);
+    // The codec bounds every region by file_size, and file_size by the
+    // file's size: bitmap_len below is safe to allocate.
+    const bsnap_cow_info info = decode_info(header, file.size(), name);
+    header_ = header_of(info);
     const cow_header& h = header_;
+    std::uint64_t bitmap_end = h.bitmap_off + h.bitmap_len;
 
-    std::uint64_t bitmap_end = h.bitmap_off + h.bitmap_len; // checked by decode_cow_header
-    if (file.size() < bitmap_end)
-        refuse(cow_problem::truncated, name,
-               "truncated: bitmap ends at " + num(bitmap_end) + ", file is " + num(file.size()) +
-                   " bytes");
-    if (file.size() < h.file_size)
-        refuse(cow_problem::truncated, name,
-               "truncated: header says " + num(h.file_size) + " bytes, file is " +
-                   num(file.size()) + " bytes");
     if (!(h.flags & BSNAP_COW_CLEAN))
         refuse(cow_problem::not_clean, name,
                "not clean (not closed properly: its change bitmap may be incomplete)");
@@ -393,7 +302,8 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
                "truncated: bitmap ends at " + num(bitmap_end) + ", file is " +
                    num(h.bitmap_off + got) + " bytes");
     buffered_ = file.buffered();
-    std::uint32_t bitmap_crc = zlib_crc32(bitmap_);
+    bsnap_cow_fault bitmap_fault;
+    bool bitmap_intact = bsnap_cow_bitmap_check(&info, bitmap_.data(), &bitmap_fault) == 0;
     bitmap_.resize(div_round_up(h.nr_blocks, 8));
 
     if (h.nr_blocks % 8 && (bitmap_.back() >> (h.nr_blocks % 8)) != 0)
@@ -405,10 +315,8 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
                "bitmap has " + num(set) + " changed blocks, header says " + num(h.changed_blocks));
     // Catches what the count cannot: a bit moved, a block of the region
     // written elsewhere or lost.
-    if (bitmap_crc != h.bitmap_crc)
-        refuse(cow_problem::bad_bitmap, name,
-               "bitmap checksum mismatch (header says " + hex(h.bitmap_crc) + ", computed " +
-                   hex(bitmap_crc) + ")");
+    if (!bitmap_intact)
+        refuse(bitmap_fault, name);
 }
 
 bool cow_file_reader::changed(std::uint64_t block) const {

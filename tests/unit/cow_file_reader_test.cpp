@@ -151,9 +151,10 @@ TEST_CASE("a CoW file of a newer or older format version is refused", "[cow]") {
     cow.write(dir / "cow");
     std::string message;
     CHECK(refusal(dir / "cow", &message) == cow_problem::unsupported_version);
-    CHECK_THAT(message, Contains("format version " + std::to_string(BSNAP_COW_VERSION + 1) +
-                                 " is newer than this tool reads (" +
-                                 std::to_string(BSNAP_COW_VERSION) + ")"));
+    CHECK_THAT(message,
+               Contains("format version " + std::to_string(BSNAP_COW_VERSION + 1) +
+                        " is newer than this build reads (" + std::to_string(BSNAP_COW_VERSION) +
+                        "): upgrade bsnap's tools: Bad message"));
 
     cow.f.version = 0;
     cow.seal();
@@ -166,14 +167,13 @@ TEST_CASE("a CoW file of a newer or older format version is refused", "[cow]") {
     CHECK(refusal(dir / "cow", &message) == cow_problem::unsupported_version);
     CHECK_THAT(message,
                Contains("unsupported format version " + std::to_string(BSNAP_COW_VERSION_MIN - 1) +
-                        " (this tool reads " + std::to_string(BSNAP_COW_VERSION_MIN) + " to " +
+                        " (this build reads " + std::to_string(BSNAP_COW_VERSION_MIN) + " to " +
                         std::to_string(BSNAP_COW_VERSION) + ")"));
 }
 
 TEST_CASE("a version 2 CoW file is read: grown_off is its size, data_blocks data_used", "[cow]") {
     temp_directory dir;
-    cow_builder cow(device_sectors, {5});
-    cow.f.version = 2;
+    cow_builder cow(device_sectors, {5}, 2);
     cow.f.data_used = 4;
     cow.seal();
     // Bytes past a version 2 header are not part of it: neither its crc
@@ -237,9 +237,9 @@ TEST_CASE("a version 3 CoW file with impossible growth fields is refused", "[cow
     };
     using fields = cow_builder::fields;
     refused([](fields& f) { f.grown_off = f.file_size + 4096; }, "grown_off ");
-    refused([](fields& f) { f.grown_off = f.data_off - 4096; }, "outside the data region");
+    refused([](fields& f) { f.grown_off = f.data_off; }, ", above data_off");
     refused([](fields& f) { f.data_blocks = f.data_used + 1; },
-            "data_blocks 4 exceeds data_used 3");
+            "bad header: data_blocks 4, at most data_used 3");
 }
 
 TEST_CASE("a CoW file whose header checksum does not match is refused", "[cow]") {
@@ -255,13 +255,13 @@ TEST_CASE("a CoW file whose header checksum does not match is refused", "[cow]")
 TEST_CASE("a truncated CoW file is refused", "[cow]") {
     temp_directory dir;
     cow_builder cow(device_sectors, {1, 2});
-    std::uint64_t bitmap_end = cow.f.bitmap_off + cow.f.bitmap_len;
 
     cow.write(dir / "cow", 6000); // inside the bitmap
     std::string message;
     CHECK(refusal(dir / "cow", &message) == cow_problem::truncated);
-    CHECK(message == "CoW file " + dir / "cow" + ": truncated: bitmap ends at " +
-                         std::to_string(bitmap_end) + ", file is 6000 bytes: Bad message");
+    CHECK(message == "CoW file " + dir / "cow" + ": truncated: header says " +
+                         std::to_string(cow.f.file_size) +
+                         " bytes, file is 6000 bytes: Bad message");
 
     cow.write(dir / "cow", cow.f.file_size - 4096); // bitmap whole, data cut
     CHECK(refusal(dir / "cow", &message) == cow_problem::truncated);
@@ -337,27 +337,38 @@ TEST_CASE("a CoW file whose bitmap does not match bitmap_crc is refused", "[cow]
     CHECK_NOTHROW(cow_file_reader(dir / "cow"));
 }
 
-TEST_CASE("a CoW file whose regions lie outside the file is refused", "[cow]") {
+TEST_CASE("a CoW file whose regions are not the module's layout is refused", "[cow]") {
     temp_directory dir;
     auto refused = [&dir](auto change, const std::string& expected) {
         refused_header(dir / "cow", change, expected);
     };
     using fields = cow_builder::fields;
-    refused([](fields& f) { f.bitmap_off = f.file_size; },
-            "bad header: bitmap [" + std::to_string(cow_builder(device_sectors, {}).f.file_size));
-    refused([](fields& f) { f.bitmap_off = 1024; }, "starts before the end of the header");
-    refused([](fields& f) { f.bitmap_off = UINT64_MAX - 10; }, "ends past file_size");
-    refused([](fields& f) { f.index_off = f.bitmap_off; }, "index [");
-    refused([](fields& f) { f.data_off = f.file_size - 4096; }, "data [");
-    refused([](fields& f) { f.data_used = 1000; }, "data [");
-    refused([](fields& f) { f.bitmap_len = 16; }, "bitmap of 16 bytes cannot hold 131 blocks");
-    refused([](fields& f) { f.index_len = 8; }, "index of 8 bytes cannot hold 131 blocks");
-    refused([](fields& f) { f.nr_blocks = 132; }, "nr_blocks 132, but a device of 1042 sectors");
-    refused([](fields& f) { f.block_size = 3000; }, "block size 3000");
-    refused([](fields& f) { f.header_size = 512; }, "header size 512, expected 4096");
-    refused([](fields& f) { f.flags |= 0x80; }, "unknown flags 0x80");
-    refused([](fields& f) { f.seqid = 0; }, "seqid 0");
-    refused([](fields& f) { f.changed_blocks = 200; }, "changed_blocks 200 exceeds nr_blocks");
+    cow_builder good(device_sectors, {});
+    const std::uint64_t data_off = good.f.data_off;
+    refused([](fields& f) { f.bitmap_off = f.file_size; }, "bad header: bitmap_off ");
+    refused([](fields& f) { f.bitmap_off = 1024; }, "bad header: bitmap_off 1024, expected 4096");
+    refused([](fields& f) { f.bitmap_off = UINT64_MAX - 10; }, "bitmap_off ");
+    refused([](fields& f) { f.index_off = f.bitmap_off; }, "bad header: index_off 4096, expected");
+    refused([](fields& f) { f.data_off = f.file_size - 4096; }, "bad header: data_off ");
+    refused([](fields& f) { f.data_used = 1000; }, "bad header: data_used 1000, at most");
+    refused([](fields& f) { f.bitmap_len = 16; }, "bad header: bitmap_len 16, expected 4096");
+    refused([](fields& f) { f.index_len = 8; }, "bad header: index_len 8, expected 4096");
+    refused([](fields& f) { f.valid_off = 0; }, "bad header: valid_off 0, expected 8192");
+    refused([](fields& f) { f.valid_len = 0; }, "bad header: valid_len 0, expected 4096");
+    refused([](fields& f) { f.ranges_off = 0; }, "bad header: ranges_off 0, expected 12288");
+    refused([](fields& f) { f.ranges_len = 0; }, "bad header: ranges_len 0, expected 131072");
+    refused([](fields& f) { f.nr_ranges = 8193; }, "bad header: nr_ranges 8193, at most 8192");
+    refused([](fields& f) { f.nr_blocks = 132; }, "bad header: nr_blocks 132, expected 131");
+    refused([](fields& f) { f.block_size = 3000; }, "bad header: block_size 3000, expected 4096");
+    // The format has one block size: any other power of two is refused too.
+    refused([](fields& f) { f.block_size = 8192; }, "bad header: block_size 8192, expected 4096");
+    refused([](fields& f) { f.header_size = 512; }, "bad header: header_size 512, expected 4096");
+    refused([](fields& f) { f.flags |= 0x80; }, "bad header: unknown flags 0x80");
+    refused([](fields& f) { f.seqid = 0; }, "bad header: seqid 0");
+    refused([](fields& f) { f.changed_blocks = 200; }, "bad header: changed_blocks 200, at most");
+    refused([](fields& f) { f.device_sectors = 0; }, "bad header: device_sectors 0");
+    refused([data_off](fields& f) { f.file_size = data_off; },
+            "bad header: file_size " + std::to_string(data_off) + ", above data_off");
 }
 
 TEST_CASE("a CoW file that cannot be opened reports the errno", "[cow]") {

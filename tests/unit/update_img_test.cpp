@@ -1,3 +1,4 @@
+#include "allocation_probe.hpp"
 #include "cow_test_files.hpp"
 #include "snapshot_device.hpp"
 #include "update_img.hpp"
@@ -206,6 +207,37 @@ TEST_CASE("update-img refuses a bad CoW file without writing", "[update-img]") {
     cow.write(fx.cow, 5000);
     CHECK(fx.refused(&message) == EBADMSG);
     CHECK_THAT(message, Contains("truncated"));
+}
+
+// Issue 14's case, end to end: a bitmap_len of 2 GiB (the other regions
+// moved to make room) in a sparse file of 12 KiB of data. update-img used
+// to allocate the 2 GiB, or fail with ENOMEM.
+TEST_CASE("update-img refuses a 2 GiB bitmap_len without allocating it", "[update-img]") {
+    fixture fx;
+    cow_builder cow(device_sectors, {});
+    const std::uint64_t gib = 1ull << 30;
+    const std::uint64_t room = 2 * gib - cow.f.bitmap_len;
+    cow.f.bitmap_len = 2 * gib;
+    for (std::uint64_t* off : {&cow.f.valid_off, &cow.f.ranges_off, &cow.f.index_off,
+                               &cow.f.data_off, &cow.f.file_size, &cow.f.grown_off})
+        *off += room;
+    cow.seal();
+    std::vector<char> first = cow.header_block(cow.crc);
+    first.resize(12 * 1024, 0);
+    write_all(fx.cow, first);
+    std::filesystem::resize_file(fx.cow, cow.f.file_size);
+
+    allocation_probe probe;
+    try {
+        update_image(fx.params(), fx.lookup());
+        FAIL("update_image succeeded");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() == EBADMSG);
+        CHECK_THAT(e.what(), Contains("bad header: bitmap_len 2147483648, expected 4096"));
+    }
+    CHECK(probe.largest() < 1024 * 1024);
+    CHECK(fx.lookups == 0);
+    CHECK(difference(read_all(fx.image), fx.image_bytes) == "");
 }
 
 TEST_CASE("update-img refuses an image that is not a backup", "[update-img]") {

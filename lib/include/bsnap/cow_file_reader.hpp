@@ -10,7 +10,8 @@
 // consistent, cleanly closed file of a version this build reads; what() reads
 // "CoW file <path>: <problem>: Bad message", e.g.
 //   "CoW file /cow: bad magic 0x0 (not a bsnap CoW file)"
-//   "CoW file /cow: truncated: bitmap ends at 8192, file is 6000 bytes"
+//   "CoW file /cow: truncated: header says 90112 bytes, file is 6000 bytes"
+//   "CoW file /cow: bad header: bitmap_len 2147483648, expected 4096"
 //   "CoW file /cow: not clean (not closed properly: its change bitmap may be incomplete)"
 //   "CoW file /cow: checksum mismatch (header says 0x1234abcd, computed 0x5678ef01)"
 // Errors reading the file are std::system_error with their errno.
@@ -80,18 +81,14 @@ struct cow_header {
 
 // Decodes the on-disk header (at least sizeof(bsnap_cow_header) bytes) of
 // any version from BSNAP_COW_VERSION_MIN to BSNAP_COW_VERSION and checks it
-// on its own: magic, version, crc, sizes and the layout of the regions within
-// file_size. name: what messages call the file ("CoW file /x").
-// Throws cow_format_error. Does not look at CLEAN (the caller decides).
-cow_header decode_cow_header(std::span<const std::byte> bytes, const std::string& name);
-
-// Bytes of the header struct that a version's header has and its crc
-// covers: BSNAP_COW_HEADER_V2_BYTES for version 2, the whole struct for 3.
-std::size_t cow_header_bytes(std::uint32_t version);
-
-// zlib's crc32() of the first cow_header_bytes(version) bytes of the
-// on-disk header, with its crc field taken as zero.
-std::uint32_t cow_header_crc(std::span<const std::byte> bytes, std::uint32_t version);
+// with the format codec shared with the module (module/format/cow_codec.h,
+// which documents the checks and their order): magic, version, crc, every
+// field against the layout of its version and device size, and every region
+// within file_size, itself at most file_bytes (the file's size). name: what
+// messages call the file ("CoW file /x"). Throws cow_format_error. Does not
+// look at CLEAN (the caller decides).
+cow_header decode_cow_header(std::span<const std::byte> bytes, std::uint64_t file_bytes,
+                             const std::string& name);
 
 // A run of consecutive changed blocks.
 struct block_run {
@@ -151,7 +148,11 @@ class cow_file_reader {
   public:
     // Opens, reads and checks the file: header as in decode_cow_header, the
     // regions inside the file on disk, CLEAN set, and a bitmap whose set bits
-    // number exactly changed_blocks, none past nr_blocks. Throws
+    // number exactly changed_blocks, none past nr_blocks. Nothing is
+    // allocated before the header is checked: the bitmap is then exactly
+    // what nr_blocks needs and lies inside the file. (A header consistent
+    // with itself for a huge device, in a sparse file as large as its
+    // layout, still costs the bitmap that device would need.) Throws
     // cow_format_error, or std::system_error "open <path>: ..." /
     // "read CoW file <path>: ..." for I/O errors.
     explicit cow_file_reader(const std::filesystem::path& path);

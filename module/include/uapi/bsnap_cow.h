@@ -2,6 +2,12 @@
 /*
  * The bsnap CoW file format, version 3 (readers also take version 2). Read by the module (reload) and by
  * userspace (update-img, bsnapctl); readers must check magic and version.
+ * Its one implementation (layout, encoding, checks) is the codec in
+ * module/format/cow_codec.h, compiled into both: use it, do not redo it.
+ * A later version keeps magic, version and crc where they are, and its crc
+ * covers at least the version 3 struct: a reader that finds the crc of a
+ * version it knows under another version number knows the version field
+ * is damaged, not newer (cow_codec.h, bsnap_cow_info_from_disk()).
  * All integers are little endian. Offsets and sizes are in bytes.
  *
  *   [0, 4096)                header (struct bsnap_cow_header), CRC-32 checked
