@@ -115,6 +115,24 @@ backup_equals_snapshot() {
 	fi
 }
 
+# both_modes FN BASE WHAT: FN BASE (each path once, $CHECK after each) in
+# snapshot mode, where the image must not change, then FN at file blocks
+# from BASE on in incremental mode, where the next backup must be exact.
+# Needs the snapshot of MINOR with CoW file .cow-1 and its full backup.
+both_modes() {
+	log "snapshot mode: the image must not change"
+	CHECK=image_unchanged
+	"$1" 0
+	log "incremental mode: the next backup must be exact"
+	bsnapctl transition-to-incremental "$MINOR"
+	CHECK=:
+	"$1" "$2"
+	bsnapctl transition-to-snapshot -f 32 "$MNT_ORIGIN/.cow-2" "$MINOR"
+	"$BSNAP_BIN/update-img" --quiet "$IMAGE" "$MNT_ORIGIN/.cow-1" "$BACKUP" ||
+		fail "update-img failed"
+	backup_equals_snapshot "writes through $3 in incremental mode"
+}
+
 # paths_end: every path tried; fail naming the ones that leaked, else take
 # the backup device down and unload the module
 paths_end() {
