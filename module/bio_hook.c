@@ -31,6 +31,7 @@
 DEFINE_STATIC_SRCU(hook_srcu);
 
 static unsigned int hook_users;
+static bool hook_installed;
 static const struct bsnap_hook_ops *hook_ops;
 
 void bsnap_hook_init(const struct bsnap_hook_ops *ops)
@@ -121,10 +122,11 @@ int bsnap_hook_get(void)
 {
 	int ret;
 
-	if (hook_users == 0) {
+	if (!hook_installed) {
 		ret = hook_install();
 		if (ret)
 			return ret;
+		hook_installed = true;
 	}
 	hook_users++;
 	return 0;
@@ -132,10 +134,18 @@ int bsnap_hook_get(void)
 
 void bsnap_hook_put(void)
 {
-	if (WARN_ON_ONCE(hook_users == 0))
+	WARN_ON_ONCE(hook_users == 0);
+	if (hook_users)
+		hook_users--;
+}
+
+void bsnap_hook_exit(void)
+{
+	if (WARN_ON_ONCE(hook_users))
 		return;
-	if (--hook_users == 0)
+	if (hook_installed)
 		hook_remove();
+	hook_installed = false;
 }
 
 void bsnap_hook_sync(void)

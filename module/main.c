@@ -106,6 +106,7 @@ static void __exit bsnap_exit(void)
 	/* No more mount events: what is dormant now stays so until sealed. */
 	bsnap_mount_hook_exit();
 	tracer_unload_all();
+	bsnap_hook_exit();
 	bsnap_events_exit();
 	bsnap_ctl_exit();
 	bsnap_proc_exit();
