@@ -75,7 +75,11 @@ done
 grep -q started "$WORK/writer.log" || fail "the writer did not start: $(cat "$WORK/writer.log")"
 log "writer running"
 
-# group CMD_OUT_PREFIX CMD ARGS...: a group command that must work
+# CoW files: -f 32 (MiB). The writer's O_SYNC commits cycle through ext4's
+# 16 MiB journal, and every journal block overwritten is copied: 8 MiB
+# filled up (ENOSPC) in the transition chain.
+
+# group_ok OUT_PREFIX CMD ARGS...: a bsnapctl command that must work
 group_ok() {
 	local prefix=$1
 	shift
@@ -129,14 +133,14 @@ no_trace_of 0 "$MNT_A/cow-dup" "$MNT_B/cow-dup"
 
 # The second member names a minor in use: the first one (already prepared,
 # its CoW file created) is undone.
-snap_setup -f 8 "$B" "$MNT_B/cow-b" 1
-expect_fail_errno EBUSY "$WORK/busy" bsnapctl setup-snapshot -f 8 "$A" "$MNT_A/cow-r" 0 "$OTHER" "$MNT_OTHER/cow-r" 1
+snap_setup -f 32 "$B" "$MNT_B/cow-b" 1
+expect_fail_errno EBUSY "$WORK/busy" bsnapctl setup-snapshot -f 32 "$A" "$MNT_A/cow-r" 0 "$OTHER" "$MNT_OTHER/cow-r" 1
 assert_match "$(cat "$WORK/busy.err")" "^bsnapctl: setup-snapshot: member 2 \\($OTHER, minor 1, cow $MNT_OTHER/cow-r\\): Device or resource busy\$" "message"
 no_trace_of 0 "$MNT_A/cow-r" "$MNT_OTHER/cow-r"
 [ "$(proc_device_count)" = 1 ] || fail "a refused group left tracers: $(cat "$BSNAP_PROC")"
 
 # A member that is already traced (B, minor 1) as the first of the group.
-expect_fail_errno EBUSY "$WORK/busy2" bsnapctl setup-snapshot -f 8 "$B" "$MNT_B/cow-r2" 2 "$A" "$MNT_A/cow-r2" 0
+expect_fail_errno EBUSY "$WORK/busy2" bsnapctl setup-snapshot -f 32 "$B" "$MNT_B/cow-r2" 2 "$A" "$MNT_A/cow-r2" 0
 assert_match "$(cat "$WORK/busy2.err")" "member 1 \\($B, minor 2, " "message"
 no_trace_of 0 "$MNT_A/cow-r2" "$MNT_B/cow-r2"
 no_trace_of 2
@@ -144,7 +148,7 @@ no_trace_of 2
 # A transition group whose second member does not exist: the first stays
 # incremental, with its seqid, and no new CoW file.
 group_ok tti1 transition-to-incremental 1
-expect_fail_errno ENOENT "$WORK/tts-missing" bsnapctl transition-to-snapshot -f 8 "$MNT_B/cow-t" 1 "$MNT_A/cow-t" 7
+expect_fail_errno ENOENT "$WORK/tts-missing" bsnapctl transition-to-snapshot -f 32 "$MNT_B/cow-t" 1 "$MNT_A/cow-t" 7
 assert_match "$(cat "$WORK/tts-missing.err")" "member 2 \\(minor 7, cow $MNT_A/cow-t\\): No such file or directory" "message"
 snap_json 1
 assert_eq "$(json_get "$WORK/info.json" seqid)" 1 "seqid of minor 1 after a refused group transition"
@@ -159,9 +163,9 @@ t0=$SECONDS
 for c in $(seq "$CYCLES"); do
 	# freeze order alternates: A first, then B first
 	if ((c % 2)); then
-		group_ok setup.$c setup-snapshot -f 8 "$A" "$MNT_A/cow.$c" 0 "$B" "$MNT_B/cow.$c" 1
+		group_ok setup.$c setup-snapshot -f 32 "$A" "$MNT_A/cow.$c" 0 "$B" "$MNT_B/cow.$c" 1
 	else
-		group_ok setup.$c setup-snapshot -f 8 "$B" "$MNT_B/cow.$c" 1 "$A" "$MNT_A/cow.$c" 0
+		group_ok setup.$c setup-snapshot -f 32 "$B" "$MNT_B/cow.$c" 1 "$A" "$MNT_A/cow.$c" 0
 	fi
 	SNAP_MINORS+=(0 1)
 	wait_for_node /dev/bsnap0 || fail "/dev/bsnap0 did not appear"
@@ -175,7 +179,7 @@ log "$CYCLES cycles in $((SECONDS - t0)) s; A one ahead of B in $SKEWED of them"
 
 # --- 3. one chain, group transition-to-snapshot
 log "3. group transition-to-snapshot, $TRANSITIONS times"
-group_ok setup.t setup-snapshot -f 8 "$A" "$MNT_A/cow.t0" 0 "$B" "$MNT_B/cow.t0" 1
+group_ok setup.t setup-snapshot -f 32 "$A" "$MNT_A/cow.t0" 0 "$B" "$MNT_B/cow.t0" 1
 SNAP_MINORS+=(0 1)
 wait_for_node /dev/bsnap1 || fail "/dev/bsnap1 did not appear"
 check_images "transition chain, setup"
@@ -183,7 +187,7 @@ for t in $(seq "$TRANSITIONS"); do
 	group_ok tti0.$t transition-to-incremental 0
 	group_ok tti1.$t transition-to-incremental 1
 	sleep 1 # the writer moves on while both are incremental
-	group_ok tts.$t transition-to-snapshot -f 8 "$MNT_A/cow.t$t" 0 "$MNT_B/cow.t$t" 1
+	group_ok tts.$t transition-to-snapshot -f 32 "$MNT_A/cow.t$t" 0 "$MNT_B/cow.t$t" 1
 	# the previous CoW files (for update-img) are free now
 	rm -f "$MNT_A/cow.t$((t - 1))" "$MNT_B/cow.t$((t - 1))"
 	wait_for_node /dev/bsnap0 || fail "/dev/bsnap0 did not appear"
