@@ -41,6 +41,9 @@ struct command_spec {
     std::vector<std::string_view> required; // positional arguments, in order
     std::vector<std::string_view> optional; // after the required ones
     std::function<command(const parsed_args&)> build;
+    // The required arguments may repeat, once per device of a group
+    // snapshot (at most BSNAP_MAX_GROUP devices); no optional ones then.
+    bool repeats = false;
 };
 
 const std::vector<command_spec>& command_specs();
@@ -72,6 +75,22 @@ class parsed_args {
         return static_cast<unsigned>(value);
     }
 
+    // The number of devices named: whole repetitions of the required arguments.
+    std::size_t devices() const { return positionals_.size() / spec_.required.size(); }
+
+    // Two devices of a group may not share a minor: the module would refuse
+    // with EBUSY, so the command line does too (the exit status is the same).
+    void refuse_duplicate_minors(const std::vector<unsigned>& minors) const {
+        for (std::size_t i = 0; i < minors.size(); i++)
+            for (std::size_t j = 0; j < i; j++)
+                if (minors[i] == minors[j])
+                    throw usage_error(spec_.name,
+                                      "minor " + std::to_string(minors[i]) + " given twice (" +
+                                          device_label(j) + " and " + device_label(i) +
+                                          "): " + std::generic_category().message(EBUSY),
+                                      EBUSY);
+    }
+
     bool flag(const char* name) const { return values_.count(name) && values_[name].as<bool>(); }
 
     // A positional size; a bare number counts in default_unit. 0 is allowed.
@@ -96,6 +115,10 @@ class parsed_args {
     }
 
   private:
+    static std::string device_label(std::size_t index) {
+        return "device " + std::to_string(index + 1);
+    }
+
     const command_spec& spec_;
     po::variables_map values_;
     std::vector<std::string> positionals_;
@@ -155,6 +178,31 @@ const command_spec* find_spec(std::string_view name) {
     return nullptr;
 }
 
+// A group of devices: whole repetitions of the required arguments, at most
+// BSNAP_MAX_GROUP of them.
+void check_devices(const command_spec& spec, const std::vector<std::string>& positionals) {
+    std::size_t per_device = spec.required.size();
+    std::size_t devices = (positionals.size() + per_device - 1) / per_device;
+    std::string each;
+    for (auto name : spec.required)
+        each += (each.empty() ? "<" : " <") + std::string(name) + ">";
+    if (std::size_t given = positionals.size() % per_device; given != 0) {
+        std::string missing;
+        for (std::size_t i = given; i < per_device; i++)
+            missing += (missing.empty() ? "<" : " <") + std::string(spec.required[i]) + ">";
+        throw usage_error(spec.name, "device " + std::to_string(devices) +
+                                         " is incomplete: missing " + missing + " after '" +
+                                         positionals.back() + "' (each device takes " + each + ")" +
+                                         hint(spec.name));
+    }
+    if (devices > BSNAP_MAX_GROUP)
+        throw usage_error(spec.name,
+                          std::to_string(devices) + " devices, at most " +
+                              std::to_string(BSNAP_MAX_GROUP) +
+                              " at one instant: " + std::generic_category().message(EINVAL),
+                          EINVAL);
+}
+
 command parse_command(const command_spec& spec, const std::vector<std::string>& args) {
     if (asks_for_help(args))
         return help_command{std::string(spec.name)};
@@ -185,10 +233,12 @@ command parse_command(const command_spec& spec, const std::vector<std::string>& 
     std::vector<std::string> positionals;
     if (values.count("positional"))
         positionals = values["positional"].as<std::vector<std::string>>();
-    if (positionals.size() < spec.required.size())
+    if (spec.repeats && positionals.size() > spec.required.size())
+        check_devices(spec, positionals);
+    else if (positionals.size() < spec.required.size())
         throw usage_error(spec.name, "missing <" + std::string(spec.required[positionals.size()]) +
                                          ">" + hint(spec.name));
-    if (positionals.size() > spec.required.size() + spec.optional.size())
+    else if (positionals.size() > spec.required.size() + spec.optional.size())
         throw usage_error(spec.name, "unexpected argument '" +
                                          positionals[spec.required.size() + spec.optional.size()] +
                                          "'" + hint(spec.name));
@@ -197,6 +247,16 @@ command parse_command(const command_spec& spec, const std::vector<std::string>& 
 
     return spec.build(parsed_args(spec, std::move(values), std::move(positionals)));
 }
+
+// Both commands that start snapshots take a group of devices.
+#define GROUP_TEXT                                                                                 \
+    "Several devices (at most 32, distinct minors) are snapshotted at one instant:\n"              \
+    "their filesystems are frozen in the order given (put a filesystem that lives\n"               \
+    "on another one first), every snapshot starts, and they are thawed in reverse\n"               \
+    "order; no write to any of them lies between two of the snapshots. The options\n"              \
+    "apply to every device. If the module refuses one device, none changes, and\n"                 \
+    "the error names it: 'member 2 (...)' is the second device given."
+static_assert(BSNAP_MAX_GROUP == 32, "GROUP_TEXT names the limit");
 
 const char* const minor_text = "<minor> is the number N of the image /dev/bsnapN, in [0, 256).";
 
@@ -246,23 +306,28 @@ const std::vector<command_spec>& command_specs() {
          {},
          [](const parsed_args&) -> command { return get_free_minor_command{}; }},
         {"setup-snapshot",
-         "[-c SIZE] [-f SIZE] [-i] <bdev> <cow> <minor>",
-         "start tracking <bdev> with a snapshot of it now",
+         "[-c SIZE] [-f SIZE] [-i] <bdev> <cow> <minor> [<bdev> <cow> <minor>]...",
+         "start tracking devices with a snapshot of them now",
          "Starts tracking the block device <bdev>, whose filesystem must be mounted\n"
          "read-write, and takes a snapshot: /dev/bsnap<minor> shows <bdev> as it is now.\n"
          "<cow> is the CoW file to create on that filesystem (a path from here; bsnapctl\n"
-         "makes it absolute).",
+         "makes it absolute).\n"
+         "\n" GROUP_TEXT,
          cache_size | cow_size | ignore_errors,
          {"bdev", "cow", "minor"},
          {},
          [](const parsed_args& a) -> command {
-             return setup_snapshot_command{a.text(0),
-                                           a.text(1),
-                                           a.minor(2),
-                                           a.size("cache-size", 1),
-                                           a.size("cow-size", mib),
-                                           a.flag("ignore-errors")};
-         }},
+             setup_snapshot_command cmd{
+                 {}, a.size("cache-size", 1), a.size("cow-size", mib), a.flag("ignore-errors")};
+             std::vector<unsigned> minors;
+             for (std::size_t i = 0; i < a.devices(); i++) {
+                 cmd.devices.push_back({a.text(3 * i), a.text(3 * i + 1), a.minor(3 * i + 2)});
+                 minors.push_back(cmd.devices.back().minor);
+             }
+             a.refuse_duplicate_minors(minors);
+             return cmd;
+         },
+         true},
         {"reload-snapshot",
          "[-c SIZE] [-i] <bdev> <cow> <minor>",
          "re-attach a snapshot after a reboot",
@@ -309,17 +374,26 @@ const std::vector<command_spec>& command_specs() {
              return transition_to_incremental_command{a.minor(0)};
          }},
         {"transition-to-snapshot",
-         "[-f SIZE] <cow> <minor>",
-         "take a new snapshot of an incremental device",
+         "[-f SIZE] <cow> <minor> [<cow> <minor>]...",
+         "take a new snapshot of incremental devices",
          "Takes a new snapshot of the incremental device <minor> into the new CoW file\n"
          "<cow> (same chain UUID, seqid + 1). The old CoW file keeps the blocks changed\n"
-         "since the previous snapshot, for update-img.",
+         "since the previous snapshot, for update-img.\n"
+         "\n" GROUP_TEXT,
          cow_size,
          {"cow", "minor"},
          {},
          [](const parsed_args& a) -> command {
-             return transition_to_snapshot_command{a.text(0), a.minor(1), a.size("cow-size", mib)};
-         }},
+             transition_to_snapshot_command cmd{{}, a.size("cow-size", mib)};
+             std::vector<unsigned> minors;
+             for (std::size_t i = 0; i < a.devices(); i++) {
+                 cmd.devices.push_back({a.text(2 * i), a.minor(2 * i + 1)});
+                 minors.push_back(cmd.devices.back().minor);
+             }
+             a.refuse_duplicate_minors(minors);
+             return cmd;
+         },
+         true},
         {"reconfigure",
          "-c SIZE <minor>",
          "change a device's cache size",
@@ -371,6 +445,8 @@ const std::vector<command_spec>& command_specs() {
     };
     return specs;
 }
+
+#undef GROUP_TEXT
 
 std::string general_help() {
     std::ostringstream text;

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace bsnap::ctl {
 
@@ -40,13 +41,29 @@ struct get_free_minor_command {
     bool operator==(const get_free_minor_command&) const = default;
 };
 
-struct setup_snapshot_command {
-    static constexpr std::string_view name = "setup-snapshot";
+// One device of setup-snapshot.
+struct setup_target {
     std::string bdev;
     std::string cow;
     unsigned minor = 0;
-    std::uint64_t cache_size = 0;     // bytes, 0 = module default
-    std::uint64_t fallocate_size = 0; // bytes, 0 = module default
+    bool operator==(const setup_target&) const = default;
+};
+
+// One device of transition-to-snapshot.
+struct transition_target {
+    std::string cow;
+    unsigned minor = 0;
+    bool operator==(const transition_target&) const = default;
+};
+
+// setup-snapshot and transition-to-snapshot take one device or a group of
+// them (at most BSNAP_MAX_GROUP, distinct minors), snapshotted at one
+// instant; the options apply to every device.
+struct setup_snapshot_command {
+    static constexpr std::string_view name = "setup-snapshot";
+    std::vector<setup_target> devices; // in freeze order
+    std::uint64_t cache_size = 0;      // bytes, 0 = module default
+    std::uint64_t fallocate_size = 0;  // bytes, 0 = module default
     bool ignore_errors = false;
     bool operator==(const setup_snapshot_command&) const = default;
 };
@@ -85,8 +102,7 @@ struct transition_to_incremental_command {
 
 struct transition_to_snapshot_command {
     static constexpr std::string_view name = "transition-to-snapshot";
-    std::string cow;
-    unsigned minor = 0;
+    std::vector<transition_target> devices; // in freeze order
     std::uint64_t fallocate_size = 0;
     bool operator==(const transition_to_snapshot_command&) const = default;
 };

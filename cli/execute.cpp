@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace bsnap::ctl {
 
@@ -65,15 +66,34 @@ void run(const get_free_minor_command&, std::ostream& out) {
     out << control_device().get_free_minor() << "\n";
 }
 
+// One device: the single-device ioctl, as before groups existed (and as an
+// older module knows it). Several: one group ioctl.
 void run(const setup_snapshot_command& cmd, std::ostream&) {
-    setup_params params;
-    params.bdev = canonical_block_device(cmd.bdev);
-    params.cow = canonical_cow_path(cmd.cow);
-    params.minor = cmd.minor;
-    params.cache_size = cmd.cache_size;
-    params.fallocate_size = cmd.fallocate_size;
-    params.ignore_errors = cmd.ignore_errors;
-    control_device().setup_snapshot(params);
+    if (cmd.devices.size() == 1) {
+        const setup_target& device = cmd.devices.front();
+        setup_params params;
+        params.bdev = canonical_block_device(device.bdev);
+        params.cow = canonical_cow_path(device.cow);
+        params.minor = device.minor;
+        params.cache_size = cmd.cache_size;
+        params.fallocate_size = cmd.fallocate_size;
+        params.ignore_errors = cmd.ignore_errors;
+        control_device().setup_snapshot(params);
+        return;
+    }
+    std::vector<group_member> members;
+    for (const setup_target& device : cmd.devices) {
+        group_member member;
+        member.op = group_op::setup;
+        member.bdev = canonical_block_device(device.bdev);
+        member.cow = canonical_cow_path(device.cow);
+        member.minor = device.minor;
+        member.cache_size = cmd.cache_size;
+        member.fallocate_size = cmd.fallocate_size;
+        member.ignore_errors = cmd.ignore_errors;
+        members.push_back(std::move(member));
+    }
+    control_device().snapshot_group(members);
 }
 
 // reload-snapshot and reload-incremental: the CoW path is relative to the
@@ -131,8 +151,22 @@ void run(const transition_to_incremental_command& cmd, std::ostream&) {
 }
 
 void run(const transition_to_snapshot_command& cmd, std::ostream&) {
-    std::string cow = canonical_cow_path(cmd.cow);
-    control_device().transition_to_snapshot(cmd.minor, cow, cmd.fallocate_size);
+    if (cmd.devices.size() == 1) {
+        const transition_target& device = cmd.devices.front();
+        std::string cow = canonical_cow_path(device.cow);
+        control_device().transition_to_snapshot(device.minor, cow, cmd.fallocate_size);
+        return;
+    }
+    std::vector<group_member> members;
+    for (const transition_target& device : cmd.devices) {
+        group_member member;
+        member.op = group_op::transition;
+        member.cow = canonical_cow_path(device.cow);
+        member.minor = device.minor;
+        member.fallocate_size = cmd.fallocate_size;
+        members.push_back(std::move(member));
+    }
+    control_device().snapshot_group(members);
 }
 
 void run(const reconfigure_command& cmd, std::ostream&) {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <memory>
 #include <sys/ioctl.h>
+#include <vector>
 
 namespace bsnap {
 
@@ -131,6 +132,65 @@ cow_usable control_device::add_usable_ranges(unsigned minor,
     call(BSNAP_IOC_COW_USABLE, &arg,
          minor_context(minor) + " (" + std::to_string(ranges.size()) + " usable ranges)");
     return {arg.added_bytes, arg.free_bytes};
+}
+
+std::string group_member_context(const group_member& member, std::size_t index) {
+    std::string text = "member " + std::to_string(index + 1) + " (";
+    if (member.op == group_op::setup)
+        text += member.bdev + ", ";
+    return text + minor_context(member.minor) + ", cow " + member.cow + ")";
+}
+
+void control_device::snapshot_group(std::span<const group_member> members) {
+    auto whole_group = [&members] {
+        std::string text = "group of " + std::to_string(members.size()) + " (minors";
+        for (std::size_t i = 0; i < members.size(); i++)
+            text += (i ? ", " : " ") + std::to_string(members[i].minor);
+        return text + ")";
+    };
+    if (members.empty() || members.size() > BSNAP_MAX_GROUP)
+        throw group_error(EINVAL,
+                          "group of " + std::to_string(members.size()) +
+                              " devices: a group has 1 to " + std::to_string(BSNAP_MAX_GROUP),
+                          std::nullopt);
+
+    std::vector<bsnap_group_member> args(members.size()); // value-initialised: all zeros
+    for (std::size_t i = 0; i < members.size(); i++) {
+        const group_member& m = members[i];
+        bsnap_group_member& arg = args[i];
+        arg.minor = m.minor;
+        arg.fallocate_size = m.fallocate_size;
+        arg.cow_path = user_pointer(m.cow);
+        if (m.op == group_op::setup) {
+            arg.op = BSNAP_GROUP_SETUP;
+            arg.flags = m.ignore_errors ? BSNAP_FLAG_IGNORE_ERRORS : 0;
+            arg.cache_size = m.cache_size;
+            arg.bdev_path = user_pointer(m.bdev);
+        } else {
+            // The module refuses setup-only fields on a transition.
+            arg.op = BSNAP_GROUP_TRANSITION;
+        }
+    }
+    auto group = sized<bsnap_group_snapshot>();
+    group.nr_members = static_cast<std::uint32_t>(args.size());
+    group.member_size = sizeof(bsnap_group_member);
+    group.members = reinterpret_cast<std::uintptr_t>(args.data());
+
+    int result;
+    do {
+        result = ::ioctl(fd_.get(), BSNAP_IOC_SNAPSHOT_GROUP, &group);
+    } while (result < 0 && errno == EINTR);
+    if (result == 0)
+        return;
+    int err = errno;
+    // 'failed' names a member only when the module got as far as the members
+    // and stored that member's error; a refusal of the whole call (bad size,
+    // EFAULT, no such ioctl) leaves it as it was.
+    if (group.failed < args.size() && args[group.failed].error < 0)
+        throw group_error(-args[group.failed].error,
+                          group_member_context(members[group.failed], group.failed),
+                          std::size_t{group.failed});
+    throw group_error(err, whole_group(), std::nullopt);
 }
 
 device_info control_device::info(unsigned minor) {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <stdexcept>
+#include <uapi/bsnap.h>
 
 using namespace bsnap::ctl;
 using Catch::Matchers::Contains;
@@ -63,19 +64,20 @@ TEST_CASE("get-free-minor takes nothing", "[cli]") {
 
 TEST_CASE("setup-snapshot with and without options", "[cli]") {
     auto plain = parse_as<setup_snapshot_command>({"setup-snapshot", "/dev/vda1", "/mnt/c", "2"});
-    CHECK(plain == setup_snapshot_command{"/dev/vda1", "/mnt/c", 2, 0, 0, false});
+    CHECK(plain == setup_snapshot_command{{{"/dev/vda1", "/mnt/c", 2}}, 0, 0, false});
 
     auto full = parse_as<setup_snapshot_command>(
         {"setup-snapshot", "-c", "64M", "-f", "1024", "-i", "/dev/vda1", "/mnt/c", "7"});
     CHECK(full.cache_size == 64 * MiB);
     CHECK(full.fallocate_size == 1024 * MiB); // -f counts in MiB
     CHECK(full.ignore_errors);
-    CHECK(full.minor == 7);
+    CHECK(full.devices == std::vector<setup_target>{{"/dev/vda1", "/mnt/c", 7}});
 
     auto long_options = parse_as<setup_snapshot_command>({"setup-snapshot", "/dev/vda1", "/mnt/c",
                                                           "7", "--cache-size=4096", "--cow-size",
                                                           "2G", "--ignore-errors"});
-    CHECK(long_options == setup_snapshot_command{"/dev/vda1", "/mnt/c", 7, 4096, 2048 * MiB, true});
+    CHECK(long_options ==
+          setup_snapshot_command{{{"/dev/vda1", "/mnt/c", 7}}, 4096, 2048 * MiB, true});
 
     auto sticky = parse_as<setup_snapshot_command>({"setup-snapshot", "-ic1K", "a", "b", "1"});
     CHECK(sticky.ignore_errors);
@@ -83,7 +85,8 @@ TEST_CASE("setup-snapshot with and without options", "[cli]") {
 
     auto after_dashes =
         parse_as<setup_snapshot_command>({"setup-snapshot", "--", "-weird", "b", "1"});
-    CHECK(after_dashes.bdev == "-weird");
+    REQUIRE(after_dashes.devices.size() == 1);
+    CHECK(after_dashes.devices[0].bdev == "-weird");
 }
 
 TEST_CASE("reload-snapshot and reload-incremental", "[cli]") {
@@ -107,10 +110,10 @@ TEST_CASE("commands taking just a minor", "[cli]") {
 
 TEST_CASE("transition-to-snapshot", "[cli]") {
     CHECK(parse_as<transition_to_snapshot_command>({"transition-to-snapshot", "/mnt/c2", "3"}) ==
-          transition_to_snapshot_command{"/mnt/c2", 3, 0});
+          transition_to_snapshot_command{{{"/mnt/c2", 3}}, 0});
     CHECK(parse_as<transition_to_snapshot_command>(
               {"transition-to-snapshot", "-f", "100", "/mnt/c2", "3"}) ==
-          transition_to_snapshot_command{"/mnt/c2", 3, 100 * MiB});
+          transition_to_snapshot_command{{{"/mnt/c2", 3}}, 100 * MiB});
     CHECK_THAT(refusal({"transition-to-snapshot", "3"}).what(), StartsWith("missing <minor>"));
     CHECK_THAT(refusal({"transition-to-snapshot"}).what(), StartsWith("missing <cow>"));
 }
@@ -150,8 +153,9 @@ TEST_CASE("missing and extra arguments are usage errors naming the command", "[c
     CHECK(missing.status() == exit_usage);
     CHECK(std::string(missing.what()) == "missing <minor> (see 'bsnapctl help setup-snapshot')");
     CHECK_THAT(refusal({"setup-snapshot"}).what(), StartsWith("missing <bdev>"));
+    // A fourth argument starts a second device, which is then incomplete.
     CHECK_THAT(refusal({"setup-snapshot", "a", "b", "1", "extra"}).what(),
-               StartsWith("unexpected argument 'extra'"));
+               StartsWith("device 2 is incomplete: missing <cow> <minor> after 'extra'"));
     CHECK_THAT(refusal({"info", "1", "2"}).what(), StartsWith("unexpected argument '2'"));
 }
 
@@ -221,4 +225,109 @@ TEST_CASE("help texts list every command and the exit status", "[cli]") {
         Contains("only where the snapshot's filesystem had it\nfree at the snapshot instant"));
     CHECK_THAT(help_text("expand-cow-file"), Contains("<size> 0 grows nothing"));
     CHECK_THROWS_AS(help_text("nope"), usage_error);
+}
+
+namespace {
+
+// n devices of setup-snapshot, minors 0 .. n-1; or of transition-to-snapshot.
+std::vector<std::string> setup_args(std::size_t n) {
+    std::vector<std::string> args{"setup-snapshot"};
+    for (std::size_t i = 0; i < n; i++) {
+        args.push_back("/dev/d" + std::to_string(i));
+        args.push_back("/mnt/" + std::to_string(i) + "/cow");
+        args.push_back(std::to_string(i));
+    }
+    return args;
+}
+
+std::vector<std::string> transition_args(std::size_t n) {
+    std::vector<std::string> args{"transition-to-snapshot"};
+    for (std::size_t i = 0; i < n; i++) {
+        args.push_back("/mnt/" + std::to_string(i) + "/cow");
+        args.push_back(std::to_string(i));
+    }
+    return args;
+}
+
+} // namespace
+
+TEST_CASE("setup-snapshot takes a group of devices, in order", "[cli][group]") {
+    auto two = parse_as<setup_snapshot_command>({"setup-snapshot", "-c", "1M", "-f", "20", "-i",
+                                                 "/dev/vda", "/mnt/a/c", "1", "/dev/vdb2",
+                                                 "/mnt/b/c", "3"});
+    CHECK(two ==
+          setup_snapshot_command{
+              {{"/dev/vda", "/mnt/a/c", 1}, {"/dev/vdb2", "/mnt/b/c", 3}}, MiB, 20 * MiB, true});
+    // Options may come after the devices and apply to all of them.
+    auto three = parse_as<setup_snapshot_command>(
+        {"setup-snapshot", "a", "b", "9", "c", "d", "0", "e", "f", "255", "-f", "1"});
+    CHECK(three.devices ==
+          std::vector<setup_target>{{"a", "b", 9}, {"c", "d", 0}, {"e", "f", 255}});
+    CHECK(three.fallocate_size == MiB);
+
+    auto most = parse_as<setup_snapshot_command>(setup_args(BSNAP_MAX_GROUP));
+    REQUIRE(most.devices.size() == BSNAP_MAX_GROUP);
+    CHECK(most.devices.back() == setup_target{"/dev/d31", "/mnt/31/cow", 31});
+}
+
+TEST_CASE("transition-to-snapshot takes a group of devices, in order", "[cli][group]") {
+    auto two = parse_as<transition_to_snapshot_command>(
+        {"transition-to-snapshot", "-f", "8", "/mnt/a/c2", "1", "/mnt/b/c2", "3"});
+    CHECK(two == transition_to_snapshot_command{{{"/mnt/a/c2", 1}, {"/mnt/b/c2", 3}}, 8 * MiB});
+    auto most = parse_as<transition_to_snapshot_command>(transition_args(BSNAP_MAX_GROUP));
+    CHECK(most.devices.size() == BSNAP_MAX_GROUP);
+}
+
+TEST_CASE("an incomplete device of a group is a usage error naming it", "[cli][group]") {
+    usage_error one_short = refusal({"setup-snapshot", "a", "b", "1", "c", "d"});
+    CHECK(one_short.status() == exit_usage);
+    CHECK(one_short.command() == "setup-snapshot");
+    CHECK(std::string(one_short.what()) ==
+          "device 2 is incomplete: missing <minor> after 'd' (each device takes <bdev> <cow> "
+          "<minor>) (see 'bsnapctl help setup-snapshot')");
+    CHECK_THAT(refusal({"setup-snapshot", "a", "b", "1", "c", "d", "2", "e"}).what(),
+               StartsWith("device 3 is incomplete: missing <cow> <minor> after 'e'"));
+    usage_error transition = refusal({"transition-to-snapshot", "a", "1", "b"});
+    CHECK(transition.status() == exit_usage);
+    CHECK(std::string(transition.what()) ==
+          "device 2 is incomplete: missing <minor> after 'b' (each device takes <cow> <minor>) "
+          "(see 'bsnapctl help transition-to-snapshot')");
+    // One device keeps its messages.
+    CHECK_THAT(refusal({"transition-to-snapshot", "a"}).what(), StartsWith("missing <minor>"));
+    // A minor of a later device is checked like the first one's.
+    CHECK(refusal({"setup-snapshot", "a", "b", "1", "c", "d", "256"}).status() == EINVAL);
+    CHECK(std::string(refusal({"transition-to-snapshot", "a", "1", "b", "x"}).what()) ==
+          "minor 'x' is not a number");
+}
+
+TEST_CASE("a group has at most BSNAP_MAX_GROUP devices", "[cli][group]") {
+    usage_error setup = refusal(setup_args(BSNAP_MAX_GROUP + 1));
+    CHECK(setup.status() == EINVAL);
+    CHECK(std::string(setup.what()) == "33 devices, at most 32 at one instant: Invalid argument");
+    usage_error transition = refusal(transition_args(BSNAP_MAX_GROUP + 1));
+    CHECK(transition.status() == EINVAL);
+    CHECK_THAT(transition.what(), StartsWith("33 devices, at most 32"));
+}
+
+TEST_CASE("two devices of a group may not share a minor", "[cli][group]") {
+    usage_error setup = refusal({"setup-snapshot", "a", "b", "4", "c", "d", "5", "e", "f", "4"});
+    CHECK(setup.status() == EBUSY);
+    CHECK(setup.command() == "setup-snapshot");
+    CHECK(std::string(setup.what()) ==
+          "minor 4 given twice (device 1 and device 3): Device or resource busy");
+    usage_error transition = refusal({"transition-to-snapshot", "a", "7", "b", "7"});
+    CHECK(transition.status() == EBUSY);
+    CHECK(std::string(transition.what()) ==
+          "minor 7 given twice (device 1 and device 2): Device or resource busy");
+}
+
+TEST_CASE("the help of group commands shows the repetition", "[cli][group]") {
+    CHECK_THAT(help_text("setup-snapshot"),
+               StartsWith("Usage: bsnapctl setup-snapshot [-c SIZE] [-f SIZE] [-i] <bdev> <cow> "
+                          "<minor> [<bdev> <cow> <minor>]...\n"));
+    CHECK_THAT(help_text("transition-to-snapshot"),
+               StartsWith("Usage: bsnapctl transition-to-snapshot [-f SIZE] <cow> <minor> [<cow> "
+                          "<minor>]...\n"));
+    CHECK_THAT(help_text("setup-snapshot"), Contains("at one instant"));
+    CHECK_THAT(help_text(), Contains("<bdev> <cow> <minor> [<bdev> <cow> <minor>]..."));
 }

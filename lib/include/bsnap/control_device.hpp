@@ -12,8 +12,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 
 namespace bsnap {
 
@@ -49,6 +51,41 @@ struct setup_params {
     bool ignore_errors = false;       // reads of a failed snapshot do not return EIO
 };
 
+// One device of a group snapshot (snapshot_group()).
+enum class group_op {
+    setup,      // a new snapshot of bdev (BSNAP_GROUP_SETUP)
+    transition, // an incremental device takes a new snapshot (BSNAP_GROUP_TRANSITION)
+};
+
+struct group_member {
+    group_op op = group_op::setup;
+    unsigned minor = 0;
+    std::string bdev;                 // setup only: block device path
+    std::string cow;                  // absolute path of the new CoW file
+    std::uint64_t cache_size = 0;     // setup only: bytes; 0 = module default
+    std::uint64_t fallocate_size = 0; // bytes of the CoW file; 0 = default (10 %)
+    bool ignore_errors = false;       // setup only
+    bool operator==(const group_member&) const = default;
+};
+
+// "member 2 (/dev/vdc, minor 3, cow /mnt/c/.cow)": index counts from 0, the
+// text from 1 (the order of the command line). Transition members have no
+// block device in the text.
+std::string group_member_context(const group_member& member, std::size_t index);
+
+// What snapshot_group() throws: the errno, and which member failed the group
+// (member() < size of the group), or none (the group as a whole was refused:
+// its size, a module without group snapshots).
+class group_error : public std::system_error {
+  public:
+    group_error(int err, const std::string& context, std::optional<std::size_t> member)
+        : std::system_error(err, std::generic_category(), context), member_(member) {}
+    std::optional<std::size_t> member() const { return member_; }
+
+  private:
+    std::optional<std::size_t> member_;
+};
+
 class control_device {
   public:
     // Opens the device. ENOENT throws "bsnap module not loaded (no <path>)",
@@ -65,6 +102,14 @@ class control_device {
     void transition_to_snapshot(unsigned minor, const std::string& cow,
                                 std::uint64_t fallocate_size = 0);
     void reconfigure(unsigned minor, std::uint64_t cache_size);
+    // Several snapshots at one instant (BSNAP_IOC_SNAPSHOT_GROUP, at most
+    // BSNAP_MAX_GROUP members): every member is prepared, then all their
+    // filesystems are frozen in the order given, the snapshots start, and
+    // they are thawed in reverse order. Throws group_error naming the member
+    // at fault ("member 2 (/dev/vdc, minor 3, cow /mnt/c): Device or resource
+    // busy"); a failure before the instant (all but finishing a started
+    // snapshot) leaves every member as it was.
+    void snapshot_group(std::span<const group_member> members);
     // Grows the CoW file of snapshot <minor> by grow_bytes (rounded up to 4 KiB;
     // 0: only report). cow_fd: that file, open read-only (the module checks
     // it is the file it holds); cow_name names it in messages. The new space
