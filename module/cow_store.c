@@ -172,6 +172,13 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 			return ret;
 	}
 
+	/*
+	 * Not clean and not BROKEN says the file's bitmaps name every change
+	 * (write intent, uapi/bsnap_cow.h): without the write-intent bitmap
+	 * kept, a crash must still cost the chain.
+	 */
+	if (!(flags & BSNAP_COW_CLEAN))
+		flags |= BSNAP_COW_BROKEN;
 	buf = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_NOIO);
 	if (!buf)
 		return -ENOMEM;
@@ -318,10 +325,9 @@ static void *cow_read_region(struct cow_store *cs, u64 off, u64 len)
 static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot,
 			   u32 probe_crc)
 {
-	if (flags & ~(BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
-		      BSNAP_COW_SUPERSEDED))
+	if (flags & ~BSNAP_COW_KNOWN_FLAGS)
 		return -EBADMSG;
-	if (!(flags & BSNAP_COW_CLEAN))
+	if (!(flags & BSNAP_COW_CLEAN) || (flags & BSNAP_COW_BROKEN))
 		return -EUCLEAN;
 	if (flags & BSNAP_COW_SUPERSEDED)
 		return -ESTALE;

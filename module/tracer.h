@@ -210,8 +210,8 @@ int tracer_add_image(struct tracer *t);
 void tracer_seal_all(void);
 void tracer_unload_all(void);
 
-/* The header flags of @t's CoW file while in use (not sealed). */
-u32 tracer_cow_flags(const struct tracer *t);
+/* The header flags of @t's CoW file: sealed (@clean) or in use. */
+u32 tracer_cow_flags(const struct tracer *t, bool clean);
 
 /* The module reference held while the filesystem is mounted; fs mutex. */
 void tracer_get_module(struct tracer *t);

@@ -76,7 +76,7 @@ int tracer_seal(struct tracer *t)
 	ret = cow_store_probe(t->store);
 	if (!ret)
 		ret = cow_store_sync(t->store, t->cbt,
-				     tracer_cow_flags(t) | BSNAP_COW_CLEAN);
+				     tracer_cow_flags(t, true));
 	mutex_unlock(&t->seal_mutex);
 	if (ret) {
 		pr_err("bsnap%u: cannot write the CoW file's metadata (%d)\n",
@@ -98,7 +98,7 @@ void tracer_unseal(struct tracer *t)
 		/* No store yet: reload is still looking for the file. */
 		if (t->store)
 			ret = cow_store_write_meta(t->store, t->cbt,
-						   tracer_cow_flags(t), false);
+						   tracer_cow_flags(t, false), false);
 		tracer_set_sealed(t, false, &held);
 	}
 	mutex_unlock(&t->seal_mutex);
@@ -126,7 +126,7 @@ bool tracer_attach_sealed(struct tracer *t, struct cow_store *store)
 	mutex_lock(&t->seal_mutex);
 	sealed = READ_ONCE(t->sealed);
 	if (!sealed)
-		ret = cow_store_write_meta(store, t->cbt, tracer_cow_flags(t),
+		ret = cow_store_write_meta(store, t->cbt, tracer_cow_flags(t, false),
 					   false);
 	mutex_unlock(&t->seal_mutex);
 	if (ret)

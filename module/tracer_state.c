@@ -44,11 +44,18 @@ void tracer_free(struct tracer *t)
  * A failed snapshot's index lacks the copies it could not make, while its
  * change map still names every change: only the map may be trusted.
  */
-u32 tracer_cow_flags(const struct tracer *t)
+u32 tracer_cow_flags(const struct tracer *t, bool clean)
 {
-	if (t->mode == TRACER_SNAPSHOT && !tracer_error(t))
-		return 0;
-	return BSNAP_COW_INDEX_ONLY;
+	u32 flags = 0;
+
+	if (t->mode != TRACER_SNAPSHOT || tracer_error(t))
+		flags |= BSNAP_COW_INDEX_ONLY;
+	if (clean)
+		return flags | BSNAP_COW_CLEAN;
+	/* A reload must never continue a chain that has a gap. */
+	if (t->chain_broken)
+		flags |= BSNAP_COW_BROKEN;
+	return flags;
 }
 
 /*
@@ -463,8 +470,7 @@ int tracer_transition_incremental(unsigned int minor)
 	cow_store_drop_data(t->store);
 	tracer_set_state(t, TRACER_INCREMENTAL, t->cond, NULL);
 	ret = cow_store_write_meta(t->store, t->cbt,
-				   BSNAP_COW_INDEX_ONLY |
-				   (t->sealed ? BSNAP_COW_CLEAN : 0), false);
+				   tracer_cow_flags(t, t->sealed), false);
 	mutex_unlock(&t->seal_mutex);
 	mutex_unlock(&bsnap_fs_mutex);
 	if (ret)

@@ -195,7 +195,7 @@ TEST_CASE("a version 2 CoW file is read: grown_off is its size, data_blocks data
 
 TEST_CASE("a version 3 CoW file is read with grown_off and data_blocks", "[cow]") {
     temp_directory dir;
-    cow_builder cow(device_sectors, {5, 6});
+    cow_builder cow(device_sectors, {5, 6}, 3);
     cow.f.file_size += 32 * 4096; // grown by 32 blocks after the snapshot
     cow.f.grown_off = cow.f.file_size - 32 * 4096;
     cow.f.data_used = 20; // slots [1, 20] spent, some of the grown ones skipped
