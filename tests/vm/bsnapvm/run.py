@@ -6,7 +6,6 @@ import time
 
 from . import HarnessError, bootimage, dmesg, initramfs, plan, qemu, results
 
-MAX_REBOOTS_PER_TEST = 5
 KEEP_RUNS = 30
 
 
@@ -139,8 +138,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             index = int(state[1])
             test = tests[index - 1]
             reboots[test.id] = reboots.get(test.id, 0) + 1
-            if reboots[test.id] > MAX_REBOOTS_PER_TEST:
-                notes[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+            if reboots[test.id] > test.reboots:
+                notes[test.id] = f"asked for more than {test.reboots} reboots"
                 start = index + 1
             else:
                 start = index
@@ -155,8 +154,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             results.record_crash(share, test, boot)
             progress.poll(boot, t_boot)
             reboots[test.id] = reboots.get(test.id, 0) + 1
-            if reboots[test.id] > MAX_REBOOTS_PER_TEST:
-                notes[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+            if reboots[test.id] > test.reboots:
+                notes[test.id] = f"asked for more than {test.reboots} reboots"
                 start = crashed + 1
             else:
                 start = crashed
