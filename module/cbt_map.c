@@ -227,6 +227,20 @@ void cbt_map_export(const struct cbt_map *map, void *buf, size_t len)
 	bsnap_bitmap_export(map->bits, map->nr_blocks, buf, len);
 }
 
+void cbt_map_export_page(const struct cbt_map *map, u64 page, void *buf,
+			 size_t len)
+{
+	u64 first = page * len * BITS_PER_BYTE;
+
+	/* @len is a multiple of the word size: @first starts a word. */
+	if (first >= map->nr_blocks) {
+		memset(buf, 0, len);
+		return;
+	}
+	bsnap_bitmap_export(map->bits + first / BITS_PER_LONG,
+			    map->nr_blocks - first, buf, len);
+}
+
 int cbt_map_merge(struct cbt_map *map, const void *buf, size_t len)
 {
 	size_t i, nwords = BITS_TO_LONGS(map->nr_blocks);

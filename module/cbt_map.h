@@ -67,6 +67,13 @@ void cbt_map_clear(struct cbt_map *map);
  * (bit b = byte b / 8, bit b % 8); @len bytes, zero-padded.
  */
 void cbt_map_export(const struct cbt_map *map, void *buf, size_t len);
+/*
+ * Page @page of the on-disk layout (@len bytes from byte @page * @len on:
+ * the bits of blocks from @page * @len * 8), zero past the map's end.
+ * Any context; a concurrent setter's bit may or may not be in it.
+ */
+void cbt_map_export_page(const struct cbt_map *map, u64 page, void *buf,
+			 size_t len);
 /* OR the on-disk layout into @map; safe against concurrent setters. */
 int cbt_map_merge(struct cbt_map *map, const void *buf, size_t len);
 

@@ -18,6 +18,7 @@
 #include "cow_index.h"
 #include "cow_store.h"
 #include "direct_io.h"
+#include "write_intent.h"
 
 #define COW_MIN_DATA (1024 * 1024)
 
@@ -108,8 +109,54 @@ void cow_store_drop_data(struct cow_store *cs)
 	cow_slots_reset(cs, 1, 0);
 }
 
+int cow_store_start_intent(struct cow_store *cs, struct cbt_map *cbt,
+			   const struct write_intent_ops *ops, void *owner,
+			   unsigned int minor)
+{
+	struct write_intent_config cfg = {
+		.ops = ops,
+		.owner = owner,
+		.minor = minor,
+		.cf = cs->cf,
+		.lay = &cs->lay,
+		.cbt = cbt,
+		.ondisk = cs->intent_disk,
+	};
+	struct write_intent *wi;
+
+	if (cs->lay.version < 4 || cs->wi)
+		return 0;
+	wi = write_intent_create(&cfg);
+	if (IS_ERR(wi))
+		return PTR_ERR(wi);
+	cs->wi = wi;
+	vfree(cs->intent_disk);
+	cs->intent_disk = NULL;
+	return 0;
+}
+
+bool cow_store_admit(struct cow_store *cs, u64 first, u64 last,
+		     struct bio *bio)
+{
+	return !cs->wi || write_intent_admit(cs->wi, first, last, bio);
+}
+
+void cow_store_intent_cleaning(struct cow_store *cs, bool on)
+{
+	if (cs->wi)
+		write_intent_set_cleaning(cs->wi, on);
+}
+
+void cow_store_intent_drain(struct cow_store *cs)
+{
+	if (cs->wi)
+		write_intent_drain(cs->wi);
+}
+
 void cow_store_destroy(struct cow_store *cs, bool remove)
 {
+	write_intent_destroy(cs->wi);
+	vfree(cs->intent_disk);
 	if (cs->index)
 		cow_index_destroy(cs->index);
 	cow_file_release(cs->cf, remove);
@@ -153,8 +200,9 @@ static void cow_fill_header(struct cow_store *cs, void *block,
 	bsnap_cow_info_to_disk(&h, block);
 }
 
-int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
-			 u32 flags, bool bitmap)
+static int cow_store_write_meta_locked(struct cow_store *cs,
+				       const struct cbt_map *cbt, u32 flags,
+				       bool bitmap)
 {
 	void *buf;
 	int ret;
@@ -177,7 +225,7 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 	 * (write intent, uapi/bsnap_cow.h): without the write-intent bitmap
 	 * kept, a crash must still cost the chain.
 	 */
-	if (!(flags & BSNAP_COW_CLEAN))
+	if (!(flags & BSNAP_COW_CLEAN) && !cs->wi)
 		flags |= BSNAP_COW_BROKEN;
 	buf = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_NOIO);
 	if (!buf)
@@ -189,6 +237,20 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 	if (ret)
 		return ret;
 	return blkdev_issue_flush(cs->cf->bdev);
+}
+
+int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
+			 u32 flags, bool bitmap)
+{
+	int ret;
+
+	/* The header's bitmap_crc must describe the pages on disk. */
+	if (!bitmap || !cs->wi)
+		return cow_store_write_meta_locked(cs, cbt, flags, bitmap);
+	write_intent_lock(cs->wi);
+	ret = cow_store_write_meta_locked(cs, cbt, flags, bitmap);
+	write_intent_unlock(cs->wi);
+	return ret;
 }
 
 /* Write the index-valid bitmap after the index pages it describes. */
@@ -325,15 +387,70 @@ static void *cow_read_region(struct cow_store *cs, u64 off, u64 len)
 static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot,
 			   u32 probe_crc)
 {
+	const struct bsnap_cow_info h = {
+		.version = cs->lay.version,
+		.flags = flags,
+	};
+
 	if (flags & ~BSNAP_COW_KNOWN_FLAGS)
 		return -EBADMSG;
-	if (!(flags & BSNAP_COW_CLEAN) || (flags & BSNAP_COW_BROKEN))
+	if (flags & BSNAP_COW_BROKEN) {
+		pr_err("CoW file refused: a change may be missing from it (its chain was broken)\n");
 		return -EUCLEAN;
+	}
 	if (flags & BSNAP_COW_SUPERSEDED)
 		return -ESTALE;
 	if (snapshot && (flags & BSNAP_COW_INDEX_ONLY))
 		return -EINVAL;
-	return probe_crc == cs->probe_crc ? 0 : -ESTALE;
+	if (flags & BSNAP_COW_CLEAN)
+		return probe_crc == cs->probe_crc ? 0 : -ESTALE;
+	if (!bsnap_cow_intent_recoverable(&h))
+		return -EUCLEAN;
+	if (snapshot) {
+		pr_err("CoW file refused: the snapshot was in use at a crash and is lost; reload the file as incremental\n");
+		return -EUCLEAN;
+	}
+	/*
+	 * The device's first 4 KiB changed while it was mounted: the probe
+	 * says nothing. Its bitmaps name every change up to the crash.
+	 */
+	cs->recovered = true;
+	return 0;
+}
+
+/*
+ * The write-intent bitmap, kept for cow_store_start_intent(); after a
+ * crash, every block of each marked region counts as changed.
+ */
+static int cow_load_intent(struct cow_store *cs, struct cbt_map *cbt)
+{
+	unsigned long *bits, r;
+	u64 first, end, marked;
+
+	cs->intent_disk = cow_read_region(cs, cs->lay.intent_off,
+					  cs->lay.intent_len);
+	if (IS_ERR(cs->intent_disk)) {
+		int ret = PTR_ERR(cs->intent_disk);
+
+		cs->intent_disk = NULL;
+		return ret;
+	}
+	if (!cs->recovered)
+		return 0;
+	bits = kvcalloc(BITS_TO_LONGS(cs->lay.nr_regions), sizeof(*bits),
+			GFP_KERNEL);
+	if (!bits)
+		return -ENOMEM;
+	marked = bsnap_bitmap_import(bits, cs->lay.nr_regions,
+				     cs->intent_disk, cs->lay.intent_len);
+	for_each_set_bit(r, bits, cs->lay.nr_regions) {
+		bsnap_cow_region_blocks(&cs->lay, r, &first, &end);
+		cbt_map_set_range(cbt, first, end - 1);
+	}
+	kvfree(bits);
+	pr_info("CoW file in use at a crash: %llu write-intent regions of %u MiB count as changed\n",
+		marked, 1U << (cs->lay.intent_shift - 20));
+	return 0;
 }
 
 static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
@@ -463,10 +580,13 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 		ret = PTR_ERR(bitmap);
 		goto err;
 	}
-	ret = cow_check_bitmap(cs, bitmap);
+	/* A file in use at a crash: its bitmap_crc is older than its pages. */
+	ret = cs->recovered ? 0 : cow_check_bitmap(cs, bitmap);
 	if (!ret)
 		ret = cbt_map_merge(cbt, bitmap, cs->lay.bitmap_len);
 	vfree(bitmap);
+	if (!ret && cs->lay.version >= 4)
+		ret = cow_load_intent(cs, cbt);
 	if (ret)
 		goto err;
 	if (snapshot) {
@@ -484,6 +604,7 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 err:
 	if (cs->index)
 		cow_index_destroy(cs->index);
+	vfree(cs->intent_disk);
 	cow_slots_free(&cs->slots);
 	kfree(cs);
 	return ERR_PTR(ret);

@@ -30,6 +30,7 @@
 
 void tracer_free(struct tracer *t)
 {
+	cancel_work_sync(&t->broken_work);
 	if (t->cbt)
 		cbt_map_destroy(t->cbt);
 	if (t->bdev_ref.bdev)
@@ -70,6 +71,8 @@ static void tracer_teardown(struct tracer *t, bool remove_cow)
 	tracer_unpublish(t);
 	bsnap_hook_sync();
 	tracer_seal_stop(t);
+	if (t->store)
+		cow_store_intent_drain(t->store);
 	if (t->pipe) {
 		cow_pipeline_fail(t->pipe); /* release held writes, no copies */
 		cow_pipeline_destroy(t->pipe);
@@ -147,7 +150,10 @@ static int snap_parts_create(struct tracer *t, const char *cow_path,
 		sp->store = NULL;
 		goto err;
 	}
-	ret = cow_store_write_meta(sp->store, sp->cbt, 0, false);
+	/* Write intent before the first header that may say "in use". */
+	ret = tracer_start_intent(t, sp->store, sp->cbt, false);
+	if (!ret)
+		ret = cow_store_write_meta(sp->store, sp->cbt, 0, false);
 	if (ret)
 		goto err;
 	sp->pipe = tracer_pipeline_create(t, sp->cbt, sp->store);
@@ -468,6 +474,8 @@ int tracer_transition_incremental(unsigned int minor)
 	cow_pipeline_fail(pipe); /* release held writes without copying */
 	cow_pipeline_destroy(pipe);
 	cow_store_drop_data(t->store);
+	/* Every write now sets its change bit first: intent bits may clear. */
+	cow_store_intent_cleaning(t->store, true);
 	tracer_set_state(t, TRACER_INCREMENTAL, t->cond, NULL);
 	ret = cow_store_write_meta(t->store, t->cbt,
 				   tracer_cow_flags(t, t->sealed), false);
@@ -516,8 +524,13 @@ int tracer_destroy(unsigned int minor)
 		return -ENOENT;
 	pr_info("bsnap%u: destroyed\n", minor);
 	tracer_event(t, BSNAP_EVENT_DESTROYED);
-	/* A CoW file left behind says "not clean": no reload trusts it. */
+	/*
+	 * A CoW file left behind says BROKEN: no reload trusts it (not clean
+	 * alone would be a crash's, which write intent lets a reload go on).
+	 */
+	t->chain_broken = true;
 	tracer_unseal(t);
+	tracer_write_broken(t);
 	tracer_teardown(t, true);
 	return 0;
 }
