@@ -121,8 +121,13 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
                            console, share, disks, discard=args.discard,
                            root_image=args.root_image, root_cmdline=root_cmdline)
         t_boot = time.monotonic()
+        watch = dmesg.HangWatch(console, time.monotonic)
         rc, timed_out = qemu.run(cmd, deadline, os.path.join(run_dir, "qemu.log"),
-                                 lambda: progress.poll(boot, t_boot))
+                                 lambda: progress.poll(boot, t_boot), watch.hung)
+        if watch.hung():
+            problems.append(f"boot {boot}: the guest kernel hung ({watch.line}); QEMU was "
+                            f"killed {dmesg.GRACE} s later; its report, from {console}:")
+            problems += ["  " + line for line in results.hang_report(console)]
         state_file = os.path.join(share, "state")
         state = (results._read(state_file, "") or "").split()
         if os.path.exists(state_file):
