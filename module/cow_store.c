@@ -136,9 +136,19 @@ int cow_store_start_intent(struct cow_store *cs, struct cbt_map *cbt,
 }
 
 bool cow_store_admit(struct cow_store *cs, u64 first, u64 last,
-		     struct bio *bio)
+		     sector_t sector, struct bio *bio)
 {
-	return !cs->wi || write_intent_admit(cs->wi, first, last, bio);
+	if (!cs->wi || write_intent_ready(cs->wi, first, last))
+		return true;
+	/*
+	 * bsnap's own write (of the bitmap, say), split by the block layer
+	 * and resubmitted from its text: holding it could deadlock the writer,
+	 * which may hold the intent lock. The file's blocks are in the next
+	 * incremental anyway (cow_store_mark_blocks()).
+	 */
+	if (cow_file_owns_range(cs->cf, sector, bio_sectors(bio)))
+		return true;
+	return !write_intent_hold(cs->wi, first, last, bio);
 }
 
 void cow_store_intent_cleaning(struct cow_store *cs, bool on)

@@ -93,9 +93,13 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 int cow_store_start_intent(struct cow_store *cs, struct cbt_map *cbt,
 			   const struct write_intent_ops *ops, void *owner,
 			   unsigned int minor);
-/* write_intent_admit() if the intent is kept, else true. Any context. */
+/*
+ * May @bio, a write to blocks [@first, @last] of the device from @sector
+ * on, go on now? False if the write-intent bitmap holds it (write_intent.h)
+ * or ended it. Any context.
+ */
 bool cow_store_admit(struct cow_store *cs, u64 first, u64 last,
-		     struct bio *bio);
+		     sector_t sector, struct bio *bio);
 /* Allow clearing intent bits (incremental mode) or not (snapshot mode). */
 void cow_store_intent_cleaning(struct cow_store *cs, bool on);
 /* Let every write held for the intent bitmap go (teardown). */

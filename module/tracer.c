@@ -314,14 +314,16 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 			tracer_set_error(t, -EOPNOTSUPP);
 		}
 		/* The write-intent bit before the copy: see write_intent.h. */
-		if (store && !cow_store_admit(store, first, last, bio))
+		if (store && !cow_store_admit(store, first, last,
+					      tracer_bio_sector(t, bio), bio))
 			return true;
 		return cow_pipeline_write(pipe, bio);
 	}
 
 	/* The change bits before the write-intent bits: write_intent.c. */
 	cbt_map_set_range(cbt, first, last);
-	return store && !cow_store_admit(store, first, last, bio);
+	return store && !cow_store_admit(store, first, last,
+					 tracer_bio_sector(t, bio), bio);
 }
 
 void tracer_break_chain(struct tracer *t, int error)

@@ -9,9 +9,9 @@
  *   pending  regions a held write waits for (the spinlock).
  *
  * Clearing a region races with writes to it; the change bits and the two
- * barriers of write_intent_admit() against those of wi_clean() make it safe:
+ * barriers of write_intent_ready() against those of wi_clean() make it safe:
  *
- *   admit (hook)                     tick
+ *   ready (hook)                     tick
  *   set change bits                  set quiet (previous tick)
  *   smp_mb()                         smp_mb()
  *   clear quiet                      write the change bitmap's pages
@@ -167,11 +167,9 @@ void write_intent_destroy(struct write_intent *wi)
 	wi_free(wi);
 }
 
-bool write_intent_admit(struct write_intent *wi, u64 first, u64 last,
-			struct bio *bio)
+bool write_intent_ready(struct write_intent *wi, u64 first, u64 last)
 {
-	unsigned long r0, r1, r, flags;
-	bool wait = false;
+	unsigned long r0, r1, r;
 
 	if (first >= wi->nr_blocks)
 		return true;
@@ -189,9 +187,18 @@ bool write_intent_admit(struct write_intent *wi, u64 first, u64 last,
 	if (likely(find_next_zero_bit(wi->durable, r1 + 1, r0) > r1))
 		return true;
 	/* The chain is broken already: holding writes would gain nothing. */
-	if (READ_ONCE(wi->error))
-		return true;
+	return READ_ONCE(wi->error);
+}
 
+bool write_intent_hold(struct write_intent *wi, u64 first, u64 last,
+		       struct bio *bio)
+{
+	unsigned long r0, r1, r, flags;
+	bool wait = false;
+
+	last = min(last, wi->nr_blocks - 1);
+	r0 = first >> wi->region_shift;
+	r1 = last >> wi->region_shift;
 	spin_lock_irqsave(&wi->lock, flags);
 	for (r = find_next_zero_bit(wi->durable, r1 + 1, r0); r <= r1;
 	     r = find_next_zero_bit(wi->durable, r1 + 1, r + 1)) {
@@ -202,11 +209,11 @@ bool write_intent_admit(struct write_intent *wi, u64 first, u64 last,
 		bio_list_add(&wi->held, bio);
 	spin_unlock_irqrestore(&wi->lock, flags);
 	if (!wait)
-		return true;
+		return false;
 	queue_work(wi_wq, &wi->flush);
 	if (bio->bi_opf & REQ_NOWAIT)
 		bio_wouldblock_error(bio);
-	return false;
+	return true;
 }
 
 /* Write intent bitmap page @p as @wi->ondisk has it. Mutex held. */
@@ -321,7 +328,7 @@ static void wi_clean(struct write_intent *wi)
 	bitmap_zero(pages, WI_MAX_PAGES);
 	for_each_set_bit(r, wi->scratch, wi->nr_regions) {
 		clear_bit(r, wi->durable);
-		/* Durable before quiet: write_intent_admit() does the reverse. */
+		/* Durable before quiet: write_intent_ready() does the reverse. */
 		smp_mb__after_atomic();
 		if (!test_bit(r, wi->quiet)) {
 			/* A write came: it may not be in the pages. */

@@ -5,14 +5,14 @@
  * plus the marked regions name every change that reached the device.
  *
  * Before the first write to a region is let through, the region's bit is
- * on disk (FUA): write_intent_admit() holds the write until then, and
+ * on disk (FUA): write_intent_hold() holds the write until then, and
  * later writes to the region cost two memory barriers and two bit tests.
  * Bits are cleared lazily, by a tick: a region nobody wrote during a whole
  * tick is cleared once the change bitmap's pages covering it are on disk
  * (md's write-intent bitmap does the same with its "daemon sleep").
  *
  * Clearing needs the change bit of every write set before the write passes
- * write_intent_admit() (incremental mode). In snapshot mode the change bit
+ * write_intent_ready() (incremental mode). In snapshot mode the change bit
  * is set once the block is copied, later: clearing is off (the regions
  * stay marked until the snapshot ends, which only makes the superset
  * larger).
@@ -63,11 +63,16 @@ void write_intent_destroy(struct write_intent *wi);
 /*
  * A write to blocks [@first, @last] of the device whose change bits are
  * already set (incremental mode) or about to be copied (snapshot mode):
- * true if it may go on now, false if @wi holds it until its regions are on
- * disk (then ops->release), or ended it (REQ_NOWAIT). Any context.
+ * true if it may go on now (its regions' bits are on disk). Any context.
  */
-bool write_intent_admit(struct write_intent *wi, u64 first, u64 last,
-			struct bio *bio);
+bool write_intent_ready(struct write_intent *wi, u64 first, u64 last);
+/*
+ * Not ready: hold @bio until its regions' bits are on disk (then
+ * ops->release), or end it with EAGAIN if REQ_NOWAIT; true if taken.
+ * False if the bits got there meanwhile: the caller goes on with it.
+ */
+bool write_intent_hold(struct write_intent *wi, u64 first, u64 last,
+		       struct bio *bio);
 
 /*
  * Keep the tick from writing change bitmap pages: around a write of the
