@@ -192,15 +192,21 @@ TEST_CASE("update-img refuses size mismatches without writing", "[update-img]") 
 
 TEST_CASE("update-img refuses a bad CoW file without writing", "[update-img]") {
     fixture fx;
-    cow_builder cow(device_sectors, {1, 2});
+    cow_builder cow(device_sectors, {1, 2}, 3);
     cow.f.seqid = 1;
-    cow.f.flags = 0; // not clean
+    cow.f.flags = 0; // not clean, and no write intent
     cow.seal();
     cow.write(fx.cow);
     std::string message;
     CHECK(fx.refused(&message) == EBADMSG);
     CHECK_THAT(message, Contains("not clean"));
     CHECK(fx.lookups == 0);
+
+    cow_builder broken(device_sectors, {1, 2});
+    broken.crash(true);
+    broken.write(fx.cow);
+    CHECK(fx.refused(&message) == EBADMSG);
+    CHECK_THAT(message, Contains("broken chain (a change may be missing): take a full backup"));
 
     cow.f.flags = BSNAP_COW_CLEAN;
     cow.seal();
