@@ -111,8 +111,12 @@ reload_call module_reload_call(control_device& ctl) {
 std::string explain_reload_error(int error, const traced_device& entry) {
     switch (error) {
     case EUCLEAN:
-        return "the CoW file was not closed cleanly (a crash or power loss while the "
-               "filesystem was mounted read-write, or a destroy while dormant); " +
+        // A crash no longer costs the chain where write intent is kept
+        // (format version 4): what is left is a change that may be missing.
+        return "the CoW file cannot say what changed: its chain is marked broken (a change may "
+               "be missing: a write bsnap could not record, or a destroy while dormant), or it "
+               "was not closed cleanly and predates write intent (format version 3: a crash "
+               "while mounted read-write); " +
                full_backup(entry);
     case ESTALE:
         return "the CoW file is superseded, or the device changed while bsnap was not "

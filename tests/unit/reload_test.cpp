@@ -129,7 +129,8 @@ TEST_CASE("reload run: every action, failures explained", "[reload]") {
     REQUIRE(outcomes.size() == 2);
     CHECK(outcomes[0].error == EUCLEAN);
     CHECK_THAT(outcomes[0].message, Contains("reload-incremental /dev/vdc1 .bsnap1"));
-    CHECK_THAT(outcomes[0].message, Contains("not closed cleanly"));
+    CHECK_THAT(outcomes[0].message, Contains("cannot say what changed"));
+    CHECK_THAT(outcomes[0].message, Contains("marked broken"));
     CHECK_THAT(outcomes[0].message, Contains("full backup"));
     CHECK(outcomes[1].error == 0);
     CHECK_THAT(outcomes[1].message, Contains("reload-snapshot /dev/vdb2 backup/cow2: reloaded"));
