@@ -149,6 +149,7 @@ void bsnap_cow_info_to_disk(const struct bsnap_cow_info *h,
 		disk->intent_off = cpu_to_le64(h->intent_off);
 		disk->intent_len = cpu_to_le64(h->intent_len);
 		disk->intent_shift = cpu_to_le32(h->intent_shift);
+		disk->intent_reserved = cpu_to_le32(h->intent_reserved);
 	}
 	disk->crc = cpu_to_le32(bsnap_cow_header_crc(disk, h->version));
 }
@@ -264,6 +265,7 @@ int bsnap_cow_info_from_disk(const void *buf, size_t len,
 	h->intent_off = le64_to_cpu(d->intent_off);
 	h->intent_len = le64_to_cpu(d->intent_len);
 	h->intent_shift = le32_to_cpu(d->intent_shift);
+	h->intent_reserved = le32_to_cpu(d->intent_reserved);
 	return 0;
 }
 
@@ -308,6 +310,9 @@ static int cow_check_layout(const struct bsnap_cow_info *h,
 		if (h->intent_shift != l->intent_shift)
 			return cow_field(why, "intent_shift", expected,
 					 h->intent_shift, l->intent_shift);
+		if (h->intent_reserved)
+			return cow_field(why, "intent_reserved", expected,
+					 h->intent_reserved, 0);
 	}
 	if (h->index_off != l->index_off)
 		return cow_field(why, "index_off", expected, h->index_off,

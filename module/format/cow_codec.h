@@ -17,7 +17,12 @@
  *      file_size is at most the real size of the file;
  *   4. read the bitmap (bitmap_len bytes): bsnap_cow_bitmap_check();
  *   5. (version 3) read bsnap_cow_ranges_bytes(nr_ranges) at ranges_off:
- *      bsnap_cow_ranges_check().
+ *      bsnap_cow_ranges_check();
+ *   6. (version 4) a file that is not clean: if
+ *      bsnap_cow_intent_recoverable(), its bitmap_crc is older than its
+ *      bitmap (skip step 4's check) and its changes are the bitmap's plus
+ *      every block of each region set in the intent_len bytes at
+ *      intent_off (bsnap_cow_region_blocks()); else it cannot be trusted.
  * Each step returns 0 or -EBADMSG, and says why in a struct bsnap_cow_fault
  * (bsnap_cow_fault_text() makes it a message).
  *
@@ -43,7 +48,7 @@ extern "C" {
 #define BSNAP_COW_MAX_DEVICE_SECTORS (U64_MAX >> 9)
 /*
  * A version field above this is damage, not a future format (which would
- * number 4, 5, ...): such a file is "damaged", never "upgrade bsnap".
+ * number 5, 6, ...): such a file is "damaged", never "upgrade bsnap".
  */
 #define BSNAP_COW_VERSION_PLAUSIBLE 255u
 #define BSNAP_COW_KNOWN_FLAGS                                        \
@@ -103,6 +108,7 @@ struct bsnap_cow_info {
 	u32 ranges_crc;
 	u64 intent_off, intent_len;
 	u32 intent_shift;
+	u32 intent_reserved;	/* must be 0 */
 };
 
 /* Why the codec refused something. */

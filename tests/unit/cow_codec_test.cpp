@@ -553,6 +553,7 @@ TEST_CASE("the codec refuses every field that breaks the layout or a bound", "[c
         {"intent_shift", [](bsnap_cow_info& h) { h.intent_shift = 12; }},
         {"intent_shift", [](bsnap_cow_info& h) { h.intent_shift = 23; }},
         {"intent_shift", [](bsnap_cow_info& h) { h.intent_shift = UINT32_MAX; }},
+        {"intent_reserved", [](bsnap_cow_info& h) { h.intent_reserved = 1; }},
         // Version 3: the index follows the tables.
         {"index_off", [&l](bsnap_cow_info& h) { h.index_off = l.index_off; }, 3},
         // Version 2: the same layout rules, without the table.
