@@ -21,6 +21,9 @@
 #include "write_intent.h"
 
 #define COW_MIN_DATA (1024 * 1024)
+/* The change bitmap goes to and from the file in pieces of at most this. */
+#define COW_BITMAP_CHUNK (1024 * 1024)
+#define COW_BITMAP_PAGE 4096u
 
 /* The first slot wholly at or after file offset @off. */
 static u64 cow_slot_from(const struct cow_store *cs, u64 off)
@@ -210,6 +213,66 @@ static void cow_fill_header(struct cow_store *cs, void *block,
 	bsnap_cow_info_to_disk(&h, block);
 }
 
+/* bsnap_cow_crc32() continued over @len zero bytes, in log(@len) time. */
+static u32 cow_crc_zeros(u32 crc, u64 len)
+{
+	return crc32_le_shift(crc ^ ~0U, len) ^ ~0U;
+}
+
+/*
+ * Write the change bitmap in pieces of at most COW_BITMAP_CHUNK and set
+ * cs->bitmap_crc to the CRC of what the region then holds. A page no page
+ * of the map covers is zero in memory, and so on disk: the region is
+ * written as zeros when the file is created (cow_file_create()), a map that
+ * comes from a file starts from its bitmap (cow_store_open()), and bits are
+ * only ever set during a file's life. Such pages are not written, only
+ * counted into the CRC: a 100 TiB device has 3.2 GiB of bitmap.
+ */
+static int cow_write_bitmap(struct cow_store *cs, const struct cbt_map *cbt)
+{
+	u64 off, run_off = 0, zeros = 0, len = cs->lay.bitmap_len;
+	size_t fill = 0;
+	u32 crc = 0;
+	void *buf;
+	int ret = 0;
+
+	buf = kvmalloc(min_t(u64, len, COW_BITMAP_CHUNK), GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	/* bitmap_len is a multiple of the block size (the codec's layout). */
+	for (off = 0; off < len && !ret; off += COW_BITMAP_PAGE) {
+		if (!cbt_map_covers(cbt, off, COW_BITMAP_PAGE)) {
+			zeros += COW_BITMAP_PAGE;
+			if (fill)
+				ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE,
+						       cs->lay.bitmap_off +
+							       run_off,
+						       buf, fill);
+			fill = 0;
+			continue;
+		}
+		cbt_map_export(cbt, off, buf + fill, COW_BITMAP_PAGE);
+		if (zeros)
+			crc = cow_crc_zeros(crc, zeros);
+		zeros = 0;
+		crc = bsnap_cow_crc32(crc, buf + fill, COW_BITMAP_PAGE);
+		if (!fill)
+			run_off = off;
+		fill += COW_BITMAP_PAGE;
+		if (fill == COW_BITMAP_CHUNK || off + COW_BITMAP_PAGE == len) {
+			ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE,
+					       cs->lay.bitmap_off + run_off,
+					       buf, fill);
+			fill = 0;
+		}
+	}
+	kvfree(buf);
+	if (ret)
+		return ret;
+	cs->bitmap_crc = cow_crc_zeros(crc, zeros);
+	return 0;
+}
+
 static int cow_store_write_meta_locked(struct cow_store *cs,
 				       const struct cbt_map *cbt, u32 flags,
 				       bool bitmap)
@@ -218,14 +281,7 @@ static int cow_store_write_meta_locked(struct cow_store *cs,
 	int ret;
 
 	if (bitmap) {
-		buf = vmalloc(cs->lay.bitmap_len);
-		if (!buf)
-			return -ENOMEM;
-		cbt_map_export(cbt, buf, cs->lay.bitmap_len);
-		cs->bitmap_crc = bsnap_cow_crc(buf, cs->lay.bitmap_len);
-		ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->lay.bitmap_off,
-				       buf, cs->lay.bitmap_len);
-		vfree(buf);
+		ret = cow_write_bitmap(cs, cbt);
 		if (ret)
 			return ret;
 	}
@@ -366,16 +422,45 @@ static int cow_read_header(struct cow_store *cs, sector_t device_sectors,
 	return 0;
 }
 
-/* The bitmap read matches the header's bitmap_crc. */
-static int cow_check_bitmap(struct cow_store *cs, const void *bitmap)
+/*
+ * OR the file's change bitmap into @cbt, reading it in pieces of at most
+ * COW_BITMAP_CHUNK, and check it against the header's bitmap_crc (unless
+ * the file was in use at a crash: its bitmap_crc is older than its pages).
+ * @cbt is live (writes during reload mark it): a bitmap that then fails the
+ * check has added bits to it, which only marks more; the caller breaks the
+ * chain anyway.
+ */
+static int cow_load_bitmap(struct cow_store *cs, struct cbt_map *cbt)
 {
-	const struct bsnap_cow_info h = {
-		.bitmap_len = cs->lay.bitmap_len,
-		.bitmap_crc = cs->bitmap_crc,
+	u64 off, len = cs->lay.bitmap_len;
+	struct bsnap_cow_fault why = {
+		.kind = BSNAP_COW_FAULT_BITMAP,
+		.field = "bitmap_crc",
+		.rule = "computed",
+		.value = cs->bitmap_crc,
 	};
-	struct bsnap_cow_fault why;
+	u32 crc = 0;
+	void *buf;
+	int ret = 0;
 
-	return bsnap_cow_bitmap_check(&h, bitmap, &why) ? cow_refused(&why) : 0;
+	buf = kvmalloc(min_t(u64, len, COW_BITMAP_CHUNK), GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	for (off = 0; off < len && !ret; off += COW_BITMAP_CHUNK) {
+		size_t n = min_t(u64, len - off, COW_BITMAP_CHUNK);
+
+		ret = cow_file_rw_sync(cs->cf, REQ_OP_READ,
+				       cs->lay.bitmap_off + off, buf, n);
+		if (ret)
+			break;
+		crc = bsnap_cow_crc32(crc, buf, n);
+		ret = cbt_map_merge(cbt, off, buf, n);
+	}
+	kvfree(buf);
+	if (ret || cs->recovered || crc == cs->bitmap_crc)
+		return ret;
+	why.limit = crc;
+	return cow_refused(&why);
 }
 
 /* Read [@off, @off + @len) of the file into a vmalloc'ed buffer. */
@@ -436,6 +521,7 @@ static int cow_load_intent(struct cow_store *cs, struct cbt_map *cbt)
 {
 	unsigned long *bits, r;
 	u64 first, end, marked;
+	int ret = 0;
 
 	cs->intent_disk = cow_read_region(cs, cs->lay.intent_off,
 					  cs->lay.intent_len);
@@ -455,9 +541,13 @@ static int cow_load_intent(struct cow_store *cs, struct cbt_map *cbt)
 				     cs->intent_disk, cs->lay.intent_len);
 	for_each_set_bit(r, bits, cs->lay.nr_regions) {
 		bsnap_cow_region_blocks(&cs->lay, r, &first, &end);
-		cbt_map_set_range(cbt, first, end - 1);
+		ret = cbt_map_mark_copied(cbt, first, end - 1, GFP_KERNEL);
+		if (ret)
+			break;
 	}
 	kvfree(bits);
+	if (ret)
+		return ret;
 	pr_info("CoW file in use at a crash: %llu write-intent regions of %u MiB count as changed\n",
 		marked, 1U << (cs->lay.intent_shift - 20));
 	return 0;
@@ -571,7 +661,6 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 				 struct cbt_map *cbt, u64 *seqid, u8 *uuid)
 {
 	struct cow_store *cs;
-	void *bitmap;
 	u32 flags;
 	int ret;
 
@@ -585,16 +674,7 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 	if (ret)
 		goto err;
 	/* bitmap_len < file size: checked with the header */
-	bitmap = cow_read_region(cs, cs->lay.bitmap_off, cs->lay.bitmap_len);
-	if (IS_ERR(bitmap)) {
-		ret = PTR_ERR(bitmap);
-		goto err;
-	}
-	/* A file in use at a crash: its bitmap_crc is older than its pages. */
-	ret = cs->recovered ? 0 : cow_check_bitmap(cs, bitmap);
-	if (!ret)
-		ret = cbt_map_merge(cbt, bitmap, cs->lay.bitmap_len);
-	vfree(bitmap);
+	ret = cow_load_bitmap(cs, cbt);
 	if (!ret && cs->lay.version >= 4)
 		ret = cow_load_intent(cs, cbt);
 	if (ret)
@@ -620,17 +700,37 @@ err:
 	return ERR_PTR(ret);
 }
 
-void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
+int cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
 {
+	u64 first, last, run_first = 0, run_last = 0;
 	struct cow_extent e;
+	bool run = false;
 	unsigned int i;
-	u64 first, last;
+	int ret = 0;
 
-	for (i = 0; cow_file_extent(cs->cf, i, &e); i++) {
+	/*
+	 * Exact (cbt_map.h). Adjacent extents are marked as one run: a whole
+	 * 128 MiB of bits then costs the map no page (ext4's extents are at
+	 * most 128 MiB, and rarely aligned).
+	 */
+	for (i = 0; !ret && cow_file_extent(cs->cf, i, &e); i++) {
 		cbt_map_block_range(cbt, e.sector, e.len >> SECTOR_SHIFT,
 				    &first, &last);
-		cbt_map_set_range(cbt, first, last);
+		if (run && first <= run_last + 1 && last + 1 >= run_first) {
+			run_first = min(run_first, first);
+			run_last = max(run_last, last);
+			continue;
+		}
+		if (run)
+			ret = cbt_map_mark_copied(cbt, run_first, run_last,
+						  GFP_KERNEL);
+		run = true;
+		run_first = first;
+		run_last = last;
 	}
+	if (!ret && run)
+		ret = cbt_map_mark_copied(cbt, run_first, run_last, GFP_KERNEL);
+	return ret;
 }
 
 int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow)

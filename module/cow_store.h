@@ -156,7 +156,7 @@ int cow_store_probe_crc(struct block_device *bdev, u32 *crc);
  * passing the hook (direct I/O) or read as zeros in the next image, so
  * a change map must name them for an incremental to be exact.
  */
-void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
+int cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
 
 /*
  * Grow the file by @grow bytes (cow_file_grow()) through @f. The new space

@@ -321,7 +321,7 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	}
 
 	/* The change bits before the write-intent bits: write_intent.c. */
-	cbt_map_set_range(cbt, first, last);
+	cbt_map_mark_changed(cbt, first, last);
 	return store && !cow_store_admit(store, first, last,
 					 tracer_bio_sector(t, bio), bio);
 }

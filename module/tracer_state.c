@@ -405,11 +405,18 @@ static int finish_transition(struct snap_member *m)
 	 * Both CoW files differ between the two images without any traced
 	 * write: the old one was written directly, the new one reads as zeros.
 	 */
-	cow_store_mark_blocks(m->old_store, m->old_cbt);
-	cow_store_mark_blocks(t->store, m->old_cbt);
-	ret = cow_store_write_meta(m->old_store, m->old_cbt,
-				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
-				   BSNAP_COW_SUPERSEDED, true);
+	ret = cow_store_mark_blocks(m->old_store, m->old_cbt) ?:
+	      cow_store_mark_blocks(t->store, m->old_cbt);
+	if (!ret)
+		ret = cow_store_write_meta(m->old_store, m->old_cbt,
+					   BSNAP_COW_CLEAN |
+					   BSNAP_COW_INDEX_ONLY |
+					   BSNAP_COW_SUPERSEDED, true);
+	else if (cow_store_write_meta(m->old_store, m->old_cbt,
+				      BSNAP_COW_BROKEN | BSNAP_COW_INDEX_ONLY |
+				      BSNAP_COW_SUPERSEDED, false))
+		pr_err("bsnap%u: cannot mark the previous CoW file broken\n",
+		       t->minor);
 	if (ret)
 		pr_err("bsnap%u: cannot write the previous CoW file's change map (%d): take a full backup\n",
 		       t->minor, ret);
