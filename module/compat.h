@@ -53,6 +53,10 @@
 
 #define BSNAP_KV(a, b) (KERNEL_VERSION(a, b, 0) <= LINUX_VERSION_CODE)
 
+#if !BSNAP_KV(5, 10)
+#error "bsnap needs Linux 5.10 or newer"
+#endif
+
 /* Request operation and flags as one type: 6.0. */
 #ifndef BSNAP_HAVE_BLK_OPF_T
 #define blk_opf_t unsigned int
