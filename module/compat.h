@@ -229,8 +229,9 @@ static inline int vfs_fileattr_get(struct dentry *dentry,
 
 /*
  * Holding a block device open. 6.5 changed blkdev_get_by_dev() to take
- * blk_mode_t and holder ops; 6.8 added bdev_handle, 6.9 replaced it with a
- * struct file from bdev_file_open_by_dev().
+ * blk_mode_t and holder ops; 6.7 added bdev_open_by_dev() and bdev_handle
+ * (blkdev_get_by_dev() then went away), 6.9 replaced them with a struct
+ * file from bdev_file_open_by_dev().
  */
 #if defined(BSNAP_HAVE_BDEV_FILE_OPEN) || BSNAP_KV(6, 9)
 struct bsnap_bdev_ref {
@@ -250,6 +251,26 @@ static inline int bsnap_bdev_open(dev_t dev, struct bsnap_bdev_ref *ref)
 static inline void bsnap_bdev_close(struct bsnap_bdev_ref *ref)
 {
 	fput(ref->file);
+	ref->bdev = NULL;
+}
+#elif defined(BSNAP_HAVE_BDEV_HANDLE)
+struct bsnap_bdev_ref {
+	struct bdev_handle *handle;
+	struct block_device *bdev;
+};
+
+static inline int bsnap_bdev_open(dev_t dev, struct bsnap_bdev_ref *ref)
+{
+	ref->handle = bdev_open_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
+	if (IS_ERR(ref->handle))
+		return PTR_ERR(ref->handle);
+	ref->bdev = ref->handle->bdev;
+	return 0;
+}
+
+static inline void bsnap_bdev_close(struct bsnap_bdev_ref *ref)
+{
+	bdev_release(ref->handle);
 	ref->bdev = NULL;
 }
 #else
