@@ -239,7 +239,7 @@ static void image_work(struct work_struct *work)
 	}
 }
 
-static void image_serve_bio(struct bio *bio)
+static void image_queue_bio(struct bio *bio)
 {
 	struct snap_dev *sd = bsnap_bio_disk(bio)->private_data;
 	unsigned long flags;
@@ -266,7 +266,7 @@ static void image_serve_bio(struct bio *bio)
 	queue_work(sd->wq, &sd->work);
 }
 
-BSNAP_SUBMIT_BIO(image_submit_bio, image_serve_bio)
+BSNAP_SUBMIT_BIO(image_submit_bio, image_queue_bio)
 
 static const struct block_device_operations image_fops = {
 	.owner = THIS_MODULE,
