@@ -20,7 +20,8 @@
  * between two forms that both compile, the upstream release that brought
  * the new one is accepted too (BSNAP_KV()), so that a probe that stops
  * matching a newer header cannot select the old form there. The releases
- * named below are where upstream changed.
+ * named below are where upstream changed ("about": from memory, not
+ * checked against a tree; the probe decides).
  *
  * Tested: 5.10, 6.1, 6.1-rt, 6.12, 7.2 (scripts/build-matrix).
  */
@@ -72,7 +73,7 @@
 #define GENHD_FL_NO_PART GENHD_FL_NO_PART_SCAN
 #endif
 
-/* bdev_nr_sectors(): 5.15. */
+/* bdev_nr_sectors(): about 5.16 (the probe decides). */
 #ifndef BSNAP_HAVE_BDEV_NR_SECTORS
 static inline sector_t bdev_nr_sectors(struct block_device *bdev)
 {
@@ -147,7 +148,7 @@ static inline void memzero_page(struct page *page, size_t offset, size_t len)
 }
 #endif
 
-/* memzero_bvec(): 5.15. */
+/* memzero_bvec(): about 5.15 (the probe decides). */
 #ifndef BSNAP_HAVE_MEMZERO_BVEC
 static inline void memzero_bvec(struct bio_vec *bvec)
 {
@@ -155,7 +156,7 @@ static inline void memzero_bvec(struct bio_vec *bvec)
 }
 #endif
 
-/* QSTR_LEN(): 6.15. */
+/* QSTR_LEN(): about 6.14. */
 #ifndef QSTR_LEN
 #define QSTR_LEN(n, l) ((struct qstr)QSTR_INIT(n, l))
 #endif
@@ -172,7 +173,10 @@ lookup_noperm_positive_unlocked(struct qstr *name, struct dentry *base)
 }
 #endif
 
-/* vfs_parse_fs_string() without the value's length: 7.0. */
+/*
+ * vfs_parse_fs_string() without the value's length, since
+ * vfs_parse_fs_qstr() came (between 6.12 and 7.2; the probe decides).
+ */
 #ifndef BSNAP_HAVE_VFS_PARSE_FS_QSTR
 static inline int bsnap_vfs_parse_fs_string(struct fs_context *fc,
 					    const char *key, const char *value)
