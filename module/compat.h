@@ -31,6 +31,8 @@
 #include <linux/bio.h>
 #include <linux/blk-crypto.h>
 #include <linux/blkdev.h>
+#include <linux/crc32.h>
+#include <linux/crc32poly.h>
 /* bio_integrity() moved out of bio.h in 6.9. */
 #if __has_include("linux/bio-integrity.h")
 #include <linux/bio-integrity.h>
@@ -153,6 +155,42 @@ static inline void memzero_page(struct page *page, size_t offset, size_t len)
 static inline void memzero_bvec(struct bio_vec *bvec)
 {
 	memzero_page(bvec->bv_page, bvec->bv_offset, bvec->bv_len);
+}
+#endif
+
+/*
+ * crc32_le_shift(): the CRC register after @len more zero bytes, in
+ * O(log len) steps. Gone from newer kernels (7.2 has none; the probe
+ * decides): the same computation as the kernel's had, multiplying by
+ * x^(8 * len) modulo the CRC32 polynomial.
+ */
+#ifndef BSNAP_HAVE_CRC32_LE_SHIFT
+static inline u32 bsnap_gf2_multiply(u32 x, u32 y)
+{
+	u32 product = x & 1 ? y : 0;
+	int i;
+
+	for (i = 0; i < 31; i++) {
+		product = (product >> 1) ^ (product & 1 ? CRC32_POLY_LE : 0);
+		x >>= 1;
+		product ^= x & 1 ? y : 0;
+	}
+	return product;
+}
+
+static inline u32 crc32_le_shift(u32 crc, size_t len)
+{
+	u32 power = CRC32_POLY_LE;	/* x^32, modulo the polynomial */
+	unsigned int i;
+
+	for (i = 0; i < 8 * (len & 3); i++)
+		crc = (crc >> 1) ^ (crc & 1 ? CRC32_POLY_LE : 0);
+	for (len >>= 2; len; len >>= 1) {
+		if (len & 1)
+			crc = bsnap_gf2_multiply(crc, power);
+		power = bsnap_gf2_multiply(power, power);
+	}
+	return crc;
 }
 #endif
 
