@@ -8,7 +8,6 @@
 #include <linux/blkdev.h>
 #include <linux/dcache.h>
 #include <linux/file.h>
-#include <linux/fileattr.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <linux/mount.h>
@@ -47,7 +46,7 @@ static bool cow_fs_supported(const struct super_block *sb)
 static int cow_check_inode(struct file *f)
 {
 	struct inode *inode = file_inode(f);
-	struct fileattr fa = { };
+	struct file_kattr fa = { };
 	int ret;
 
 	if (IS_ENCRYPTED(inode))
@@ -146,7 +145,7 @@ static void cow_unpin_locked(struct cow_file *cf)
 {
 	struct inode *inode = d_inode(cf->dentry);
 	unsigned int clear = S_SWAPFILE | S_IMMUTABLE;
-	struct fileattr fa = { };
+	struct file_kattr fa = { };
 
 	if (!vfs_fileattr_get(cf->dentry, &fa) &&
 	    (fa.flags & FS_IMMUTABLE_FL))
@@ -387,7 +386,7 @@ static struct dentry *cow_lookup(struct dentry *root, const char *relpath)
 			dput(d);
 			return ERR_PTR(-ENOTDIR);
 		}
-		next = lookup_positive_unlocked(p, d, end - p);
+		next = lookup_noperm_positive_unlocked(&QSTR_LEN(p, end - p), d);
 		dput(d);
 		if (IS_ERR(next))
 			return next == ERR_PTR(-EACCES) ? ERR_PTR(-EINVAL) :

@@ -213,7 +213,7 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 		/* The device may end inside the last block: zero its tail. */
 		if (start + len > p->cfg.nr_sectors) {
 			len = p->cfg.nr_sectors - start;
-			zero_user(p->buf[off + p->runs[i].nr - 1], 0, PAGE_SIZE);
+			memzero_page(p->buf[off + p->runs[i].nr - 1], 0, PAGE_SIZE);
 		}
 		bsnap_io_add(&io, p->cfg.origin, REQ_OP_READ, start, p->buf,
 			     off * PAGE_SIZE, len << SECTOR_SHIFT);

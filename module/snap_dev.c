@@ -239,9 +239,9 @@ static void image_work(struct work_struct *work)
 	}
 }
 
-static void image_submit_bio(struct bio *bio)
+static void image_queue_bio(struct bio *bio)
 {
-	struct snap_dev *sd = bio->bi_bdev->bd_disk->private_data;
+	struct snap_dev *sd = bsnap_bio_disk(bio)->private_data;
 	unsigned long flags;
 
 	if (bio_op(bio) != REQ_OP_READ) {
@@ -265,6 +265,8 @@ static void image_submit_bio(struct bio *bio)
 	spin_unlock_irqrestore(&sd->lock, flags);
 	queue_work(sd->wq, &sd->work);
 }
+
+BSNAP_SUBMIT_BIO(image_submit_bio, image_queue_bio)
 
 static const struct block_device_operations image_fops = {
 	.owner = THIS_MODULE,
@@ -319,7 +321,7 @@ struct snap_dev *snap_dev_create(const struct snap_dev_config *cfg)
 	return sd;
 
 err_disk:
-	put_disk(disk);
+	bsnap_put_disk(disk);
 err_wq:
 	destroy_workqueue(sd->wq);
 err_free:
@@ -335,7 +337,7 @@ void snap_dev_destroy(struct snap_dev *sd)
 	atomic_dec(&sd->inflight);
 	wait_var_event(&sd->inflight, atomic_read(&sd->inflight) == 0);
 	destroy_workqueue(sd->wq);
-	put_disk(sd->disk);
+	bsnap_put_disk(sd->disk);
 	kfree(sd);
 }
 

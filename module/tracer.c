@@ -197,7 +197,7 @@ bool tracer_handle_bio(struct bio *bio)
 
 	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
 		return false;
-	disk = bio->bi_bdev->bd_disk;
+	disk = bsnap_bio_disk(bio);
 	if (!tracer_disk_traced(disk))
 		return false;
 	return tracer_route_bio(disk, bio);

@@ -91,9 +91,9 @@ static struct vfsmount *reload_private_mount(const char *bdev_path,
 	module_put(type->owner);
 	if (IS_ERR(fc))
 		return ERR_CAST(fc);
-	ret = vfs_parse_fs_string(fc, "source", bdev_path, strlen(bdev_path));
+	ret = vfs_parse_fs_string(fc, "source", bdev_path);
 	if (!ret)
-		ret = vfs_parse_fs_string(fc, opt, NULL, 0);
+		ret = vfs_parse_fs_string(fc, opt, NULL);
 	mnt = ret ? ERR_PTR(ret) : fc_mount(fc);
 	put_fs_context(fc);
 	return mnt;

@@ -14,6 +14,8 @@ packages=(
 	# kbuild of newer kernels (6.12 from bookworm-backports) runs pahole for
 	# BTF; their images and initramfs pieces are zstd/xz compressed
 	dwarves zstd xz-utils
+	# scripts/build-matrix: preparing a kernel source tree (sid's kernel)
+	bc bison flex libelf-dev libssl-dev
 	# the guest test harness (tests/vm) and the guest tests
 	qemu-system-x86 busybox-static cpio python3 util-linux udev
 	e2fsprogs xfsprogs fio fdisk dmsetup
