@@ -27,6 +27,17 @@ def image_format(path):
         return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
 
 
+def tcg_thread():
+    """'single' unless BSNAP_VM_TCG_THREAD=multi. QEMU 7.2's multi-threaded
+    TCG can run a stale translation of kernel text another vCPU just patched:
+    a guest died of "Oops: int3" at sched_clock_cpu+0x9 while booting, the
+    Code: bytes showing a nop where the int3 had been, bsnap not loaded; a
+    stale int3 at submit_bio_noacct+0x0 is a retry loop (soft lockup on both
+    CPUs, issue 16). One thread runs the vCPUs in turn: no stale code."""
+    thread = os.environ.get("BSNAP_VM_TCG_THREAD", "single")
+    return thread if thread in ("single", "multi") else "single"
+
+
 def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
             disks=(), append="", discard="ignore", root_image=None, root_cmdline=None):
     """root_cmdline: with root_image, what the kernel command line says about
@@ -38,7 +49,8 @@ def command(qemu, kernel, initrd, accel, smp, mem, console_log, share=None,
     if accel.startswith("kvm"):
         cmd += ["-accel", "kvm", "-cpu", accel.partition(":")[2] or "host"]
     else:
-        cmd += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("BSNAP_VM_CPU", "max")]
+        cmd += ["-accel", f"tcg,thread={tcg_thread()}",
+                "-cpu", os.environ.get("BSNAP_VM_CPU", "max")]
     cmd += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
             "readonly=on,multidevs=remap"]
     if share:

@@ -96,7 +96,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
     qemu_bin = qemu.find_qemu()
     accel = qemu.choose_accel(qemu_bin, boot_image, release, initrd, cache_dir, _log)
     disks = make_disks(run_dir, args.disk)
-    _log(f"bsnap-vm: kernel {release}, {accel}, {args.smp} CPUs, {args.mem} MiB, "
+    shown = accel if accel != "tcg" else f"tcg ({qemu.tcg_thread()}-threaded)"
+    _log(f"bsnap-vm: kernel {release}, {shown}, {args.smp} CPUs, {args.mem} MiB, "
          f"disks {env['BSNAP_DISKS'] or '(none)'}"
          + (" (discard=unmap)" if args.discard == "unmap" else "")
          + (f"; root image {args.root_image}" if args.root_image else "") + f"; run dir {run_dir}")
