@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /proc/bsnap-info: one JSON document describing the module and every traced
- * device. World-readable, like /proc/partitions; control stays root-only.
+ * device. Readable by root only: it names every CoW file (even one inside a
+ * 0700 directory), and each read takes the control mutex.
  */
 #include "log.h"
 
@@ -34,6 +35,8 @@ static void proc_device(struct tracer *t, void *arg)
 	struct bsnap_info *i = &w->info;
 	struct seq_file *m = w->m;
 
+	/* Each entry from scratch: nothing of the previous device shows. */
+	memset(i, 0, sizeof(*i));
 	if (tracer_fill_info(t->minor, i))
 		return;
 	seq_printf(m, "%s\n\t\t{\n\t\t\t\"minor\": %u,\n", w->first ? "" : ",",
@@ -84,7 +87,7 @@ static int proc_info_show(struct seq_file *m, void *v)
 
 int bsnap_proc_init(void)
 {
-	if (!proc_create_single(BSNAP_PROC_NAME, 0444, NULL, proc_info_show)) {
+	if (!proc_create_single(BSNAP_PROC_NAME, 0400, NULL, proc_info_show)) {
 		pr_err("cannot create /proc/%s\n", BSNAP_PROC_NAME);
 		return -ENOMEM;
 	}

@@ -1,0 +1,46 @@
+#!/bin/bash
+# /proc/bsnap-info shows no CoW numbers for a device without a CoW store.
+# Minor 0 is a snapshot with a 40 MiB CoW file; minor 1 is reloaded from a
+# CoW file that does not exist: the reload fails (ENOENT) but registers the
+# device, unverified and failed, with no CoW store. Its entry comes right
+# after minor 0's, and used to repeat minor 0's falloc_size, cow_used_bytes
+# and cow_free_bytes (one struct for the whole walk, fields left unset).
+# info --json (the ioctl) must agree.
+# bsnap-vm: timeout=300
+. "$(dirname "$0")/snapshot-lib.bash"
+need_disks 2
+snap_load
+
+d0=/dev/${DISKS[0]}
+d1=/dev/${DISKS[1]}
+make_fs ext4 "$d0"
+make_fs ext4 "$d1"
+mount_fs "$d0" "$MNT_ORIGIN"
+sync
+snap_setup -f 40 "$d0" "$MNT_ORIGIN/cow-a" 0
+dd if=/dev/urandom of="$MNT_ORIGIN/written" bs=1M count=2 conv=fsync status=none
+
+expect_fail_errno ENOENT "$WORK/reload" bsnapctl reload-incremental "$d1" missing-cow 1
+SNAP_MINORS+=(1)
+log "$BSNAP_PROC: $(cat "$BSNAP_PROC")"
+
+proc_device 0
+assert_eq "$(json_get "$WORK/proc.json" falloc_size)" $((40 << 20)) "minor 0 falloc_size"
+[ "$(json_get "$WORK/proc.json" cow_used_bytes)" -gt 0 ] || fail "minor 0: cow_used_bytes is 0"
+[ "$(json_get "$WORK/proc.json" cow_free_bytes)" -gt 0 ] || fail "minor 0: cow_free_bytes is 0"
+
+proc_device 1
+bits=$(json_get "$WORK/proc.json" state_bits)
+[ $((bits & 12)) = 12 ] || fail "minor 1: state_bits $bits, expected unverified and failed"
+for k in falloc_size cow_used_bytes cow_free_bytes cow_data_bytes; do
+	assert_eq "$(json_get "$WORK/proc.json" "$k")" 0 "minor 1 (no CoW store) $k in $BSNAP_PROC"
+done
+snap_json 1
+for k in falloc_size cow_used_bytes cow_free_bytes cow_data_bytes; do
+	assert_eq "$(json_get "$WORK/info.json" "$k")" 0 "minor 1 (no CoW store) $k in info --json"
+done
+
+snap_destroy 1
+snap_destroy 0
+umount_fs "$MNT_ORIGIN"
+snap_unload
