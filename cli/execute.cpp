@@ -49,7 +49,7 @@ void run(const info_command& cmd, std::ostream& out) {
     }
     device_info info = control_device().info(*cmd.minor);
     if (cmd.json)
-        out << nlohmann::json(info).dump(2) << "\n";
+        out << device_document(info).dump(2) << "\n";
     else
         out << to_text(info);
 }

@@ -89,7 +89,7 @@ case "$BSNAP_BOOT" in
 		fail "bsnap-reload.service did not reload minor 0"
 	assert_eq "$(systemctl is-active bsnapd.service)" active "bsnapd.service"
 	bsnapctl status
-	bsnapctl status --json | grep -q '"state": "active"' || fail "minor 0 is not active"
+	bsnapctl status --json | grep -q '"activity": "active"' || fail "minor 0 is not active"
 	write_some 2
 	incremental_roundtrip .bsnap0 .bsnap1
 

@@ -5,7 +5,8 @@
 # device, unverified and failed, with no CoW store. Its entry comes right
 # after minor 0's, and used to repeat minor 0's falloc_size, cow_used_bytes
 # and cow_free_bytes (one struct for the whole walk, fields left unset).
-# info --json (the ioctl) must agree.
+# info --json (the ioctl) must agree. Every output is valid against
+# docs/bsnap-info.schema.json, with a stored error (ENOENT) in it.
 # bsnap-vm: timeout=300
 . "$(dirname "$0")/snapshot-lib.bash"
 need_disks 2
@@ -23,6 +24,18 @@ dd if=/dev/urandom of="$MNT_ORIGIN/written" bs=1M count=2 conv=fsync status=none
 expect_fail_errno ENOENT "$WORK/reload" bsnapctl reload-incremental "$d1" missing-cow 1
 SNAP_MINORS+=(1)
 log "$BSNAP_PROC: $(cat "$BSNAP_PROC")"
+cat "$BSNAP_PROC" >"$WORK/proc-all.json"
+json_check "$WORK/proc-all.json"
+python3 - "$WORK/proc-all.json" <<'PY' || fail "minor 1 in $BSNAP_PROC: not failed with a positive ENOENT"
+import json, sys
+d = [x for x in json.load(open(sys.argv[1]))["devices"] if x["minor"] == 1][0]
+sys.exit(0 if (d["error"], d["error_name"], d["failed"], d["activity"]) == (2, "ENOENT", True, "unverified") else 1)
+PY
+for cmd in "info --json" "status --json" "info 0 --json" "info 1 --json"; do
+	# shellcheck disable=SC2086 # the words of $cmd are the arguments
+	bsnapctl $cmd >"$WORK/cli.json" || fail "bsnapctl $cmd failed"
+	json_check "$WORK/cli.json"
+done
 
 proc_device 0
 assert_eq "$(json_get "$WORK/proc.json" falloc_size)" $((40 << 20)) "minor 0 falloc_size"
