@@ -1,6 +1,7 @@
 #include "execute.hpp"
 
 #include "command_line.hpp"
+#include "cow_report.hpp"
 #include "status.hpp"
 
 #include <bsnap/control_device.hpp>
@@ -182,6 +183,22 @@ void run(const expand_cow_file_command& cmd, std::ostream& out) {
     for (const std::string& note : result.notes)
         std::cerr << "bsnapctl: " << cmd.name << ": " << note << "\n";
     out << describe(result, cmd.minor) << "\n";
+}
+
+void run(const cow_info_command& cmd, std::ostream& out) {
+    bsnap_cow_file_info info = read_cow_info(cmd.file);
+    if (cmd.json)
+        out << cow_info_json(cmd.file, info).dump(2) << "\n";
+    else
+        out << cow_info_text(cmd.file, info);
+}
+
+void run(const changed_blocks_command& cmd, std::ostream& out) {
+    cow_runs runs = read_cow_runs(cmd.file);
+    if (cmd.json)
+        out << cow_runs_json(cmd.file, runs).dump() << "\n"; // one line: runs may be many
+    else
+        write_runs_text(out, runs);
 }
 
 } // namespace

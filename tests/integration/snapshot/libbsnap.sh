@@ -2,7 +2,8 @@
 # libbsnap's C API against the module, through the plain C program
 # bsnap-example (tests/libbsnap): setup-snapshot, info, writes, then the
 # transitions that close the first CoW file, whose runs of changed blocks
-# must then hold the blocks written (a 4 MiB file: 1024 blocks at least).
+# must then hold the blocks written (a 4 MiB file: 1024 blocks at least),
+# as bsnapctl changed-blocks and cow-info report them too.
 # Refusals come back as the errno with bsnap_reason()'s sentence.
 # bsnap-vm: timeout=300
 . "$(dirname "$0")/snapshot-lib.bash"
@@ -40,6 +41,12 @@ log "runs of cow-1: $(head -1 "$WORK/runs.out"); $(($(wc -l <"$WORK/runs.out") -
 head -1 "$WORK/runs.out" | grep -q " seqid=1 clean=1 " || fail "cow-1 header: $(head -1 "$WORK/runs.out")"
 total=$(tail -n +2 "$WORK/runs.out" | awk '{ n += $2 } END { print n + 0 }')
 [ "$total" -ge 1024 ] || fail "cow-1 holds $total changed blocks, expected >= 1024 after 4 MiB"
+# bsnapctl changed-blocks and cow-info read the same file alike.
+bsnapctl changed-blocks "$MNT_ORIGIN/cow-1" >"$WORK/cb.out" || fail "bsnapctl changed-blocks failed"
+tail -n +2 "$WORK/runs.out" | cmp -s - "$WORK/cb.out" || fail "bsnapctl changed-blocks differs from bsnap-example runs"
+bsnapctl cow-info --json "$MNT_ORIGIN/cow-1" >"$WORK/ci.json" || fail "bsnapctl cow-info --json failed"
+json_eval "$WORK/ci.json" 'j["changed_blocks"]' 'j["clean"]' 'j["seqid"]' >"$WORK/ci"
+assert_eq "$(paste -sd' ' "$WORK/ci")" "$total true 1" "cow-info --json: changed_blocks clean seqid"
 uuid=$(sed -n 's/.* uuid=//p' "$WORK/info.out")
 head -1 "$WORK/runs.out" | grep -q "uuid=$uuid\$" || fail "cow-1's uuid is not the chain's $uuid"
 
@@ -49,6 +56,8 @@ run_cmd "$WORK/hdr" "$EXAMPLE" header "$MNT_ORIGIN/cow-2"
 [ "$RC" = 0 ] || fail "bsnap-example header of the CoW file in use exited $RC: $(cat "$WORK/hdr.err")"
 head -1 "$WORK/hdr.out" | grep -q " seqid=2 clean=0 " || fail "cow-2 (in use) header: $(cat "$WORK/hdr.out")"
 expect_fail_errno EBADMSG "$WORK/inuse" "$EXAMPLE" runs "$MNT_ORIGIN/cow-2"
+expect_fail_errno EBADMSG "$WORK/inuse-cli" bsnapctl changed-blocks "$MNT_ORIGIN/cow-2"
+bsnapctl cow-info "$MNT_ORIGIN/cow-2" | grep -q "clean: *no" || fail "bsnapctl cow-info of cow-2 (in use) does not say not clean"
 
 run_cmd "$WORK/destroy" "$EXAMPLE" destroy 2
 [ "$RC" = 0 ] || fail "bsnap-example destroy exited $RC: $(cat "$WORK/destroy.err")"
