@@ -7,6 +7,7 @@
 #include <atomic>
 #include <bsnap/cow_file_reader.hpp>
 #include <bsnap/errors.hpp>
+#include <bsnap/refusals.hpp>
 #include <bsnap/size.hpp>
 #include <bsnap/unique_fd.hpp>
 #include <cerrno>
@@ -242,12 +243,33 @@ zero_range_function default_zero_range(bool block_device) {
     };
 }
 
+namespace {
+
+// A CoW file that is not clean because a traced device still writes it is
+// not damaged: say which device, and what to run (EBUSY).
+cow_file_reader open_cow_file(const std::string& path) {
+    try {
+        return cow_file_reader(path);
+    } catch (const cow_format_error& e) {
+        if (e.problem() != cow_problem::not_clean)
+            throw;
+        std::optional<std::vector<device_info>> devices = traced_devices();
+        std::optional<device_info> user =
+            devices ? device_using_cow_file(path, *devices) : std::nullopt;
+        if (!user)
+            throw;
+        throw errno_error(EBUSY, in_use_refusal(path, *user));
+    }
+}
+
+} // namespace
+
 update_result update_image(const update_params& params, const snapshot_lookup& lookup,
                            const progress_callback& progress) {
     auto start = std::chrono::steady_clock::now();
 
     // 1. Checks. Nothing below opens the image for writing until they pass.
-    cow_file_reader cow(params.cow);
+    cow_file_reader cow = open_cow_file(params.cow);
     struct stat cow_st;
     if (::stat(params.cow.c_str(), &cow_st) < 0)
         throw_errno("stat CoW file " + params.cow);

@@ -1,11 +1,13 @@
 // The C API's control calls: each one the C++ library's call of the same
-// name, with bsnapctl's path checks first.
+// name, with bsnapctl's path checks first and its explained refusals
+// (refusals.hpp) as the reason.
 #include "context.hpp"
 
 #include <bsnap/cow_growth.hpp>
 #include <bsnap/cow_location.hpp>
 #include <bsnap/path_checks.hpp>
 #include <bsnap/proc_info.hpp>
+#include <bsnap/refusals.hpp>
 #include <vector>
 
 using namespace bsnap::c_api;
@@ -67,7 +69,8 @@ int bsnap_setup_snapshot(bsnap_ctx* ctx, const char* bdev, const char* cow, unsi
     return guarded(ctx, "setup-snapshot", [&] {
         // Checked before the control device is opened: the path's words first.
         bsnap::setup_params params = setup_params_of(bdev, cow, minor, opts, false);
-        ctx->control().setup_snapshot(params);
+        bsnap::explained({"setup-snapshot", params.minor, params.bdev, params.cow, {}},
+                         [&] { ctx->control().setup_snapshot(params); });
         return 0;
     });
 }
@@ -77,7 +80,8 @@ int bsnap_reload_snapshot(bsnap_ctx* ctx, const char* bdev, const char* cow, uns
     return guarded(ctx, "reload-snapshot", [&] {
         // Checked before the control device is opened: the path's words first.
         bsnap::setup_params params = setup_params_of(bdev, cow, minor, opts, true);
-        ctx->control().reload_snapshot(params);
+        bsnap::explained({"reload-snapshot", params.minor, params.bdev, params.cow, {}},
+                         [&] { ctx->control().reload_snapshot(params); });
         return 0;
     });
 }
@@ -87,14 +91,16 @@ int bsnap_reload_incremental(bsnap_ctx* ctx, const char* bdev, const char* cow, 
     return guarded(ctx, "reload-incremental", [&] {
         // Checked before the control device is opened: the path's words first.
         bsnap::setup_params params = setup_params_of(bdev, cow, minor, opts, true);
-        ctx->control().reload_incremental(params);
+        bsnap::explained({"reload-incremental", params.minor, params.bdev, params.cow, {}},
+                         [&] { ctx->control().reload_incremental(params); });
         return 0;
     });
 }
 
 int bsnap_transition_to_incremental(bsnap_ctx* ctx, unsigned minor) {
     return guarded(ctx, "transition-to-incremental", [&] {
-        ctx->control().transition_to_incremental(minor);
+        bsnap::explained({"transition-to-incremental", minor, "", "", {}},
+                         [&] { ctx->control().transition_to_incremental(minor); });
         return 0;
     });
 }
@@ -104,21 +110,24 @@ int bsnap_transition_to_snapshot(bsnap_ctx* ctx, unsigned minor, const char* cow
     return guarded(ctx, "transition-to-snapshot", [&] {
         require(cow, "cow file");
         std::string path = bsnap::canonical_cow_path(cow);
-        ctx->control().transition_to_snapshot(minor, path, fallocate_size);
+        bsnap::explained({"transition-to-snapshot", minor, "", path, {}}, [&] {
+            ctx->control().transition_to_snapshot(minor, path, fallocate_size);
+        });
         return 0;
     });
 }
 
 int bsnap_reconfigure_cache(bsnap_ctx* ctx, unsigned minor, uint64_t cache_size) {
     return guarded(ctx, "reconfigure", [&] {
-        ctx->control().reconfigure(minor, cache_size);
+        bsnap::explained({"reconfigure", minor, "", "", {}},
+                         [&] { ctx->control().reconfigure(minor, cache_size); });
         return 0;
     });
 }
 
 int bsnap_destroy(bsnap_ctx* ctx, unsigned minor) {
     return guarded(ctx, "destroy", [&] {
-        ctx->control().destroy(minor);
+        bsnap::explained({"destroy", minor, "", "", {}}, [&] { ctx->control().destroy(minor); });
         return 0;
     });
 }

@@ -26,7 +26,7 @@ log "info: $(cat "$WORK/info.out")"
 assert_match "$(cat "$WORK/info.out")" "^minor=2 state=3 error=0 bdev=$d0 cow=$MNT_ORIGIN/cow-1 seqid=1 " "bsnap-example info"
 
 expect_fail_errno EBUSY "$WORK/busy" "$EXAMPLE" setup "$d0" "$MNT_ORIGIN/cow-x" 3
-assert_match "$(cat "$WORK/busy.err")" "^bsnap-example: setup-snapshot: minor 3 .*\(errno 16\)$" "refusal with its reason"
+assert_match "$(cat "$WORK/busy.err")" "^bsnap-example: setup-snapshot: $d0 is traced already, by minor 2: destroy minor 2 first.*\(errno 16\)$" "refusal with its reason"
 
 dd if=/dev/urandom of="$MNT_ORIGIN/data" bs=1M count=4 conv=fsync status=none
 sync
@@ -57,6 +57,11 @@ run_cmd "$WORK/hdr" "$EXAMPLE" header "$MNT_ORIGIN/cow-2"
 head -1 "$WORK/hdr.out" | grep -q " seqid=2 clean=0 " || fail "cow-2 (in use) header: $(cat "$WORK/hdr.out")"
 expect_fail_errno EBADMSG "$WORK/inuse" "$EXAMPLE" runs "$MNT_ORIGIN/cow-2"
 expect_fail_errno EBADMSG "$WORK/inuse-cli" bsnapctl changed-blocks "$MNT_ORIGIN/cow-2"
+# update-img given the CoW file in use: not "damaged" but which minor uses it.
+: >"$WORK/img"
+expect_fail_errno EBUSY "$WORK/upd" "$BSNAP_BIN/update-img" -q /dev/bsnap2 "$MNT_ORIGIN/cow-2" "$WORK/img"
+grep -q "CoW file $MNT_ORIGIN/cow-2 is in use by minor 2 ($d0): run transition-to-snapshot 2 first" "$WORK/upd.err" ||
+	fail "update-img of the CoW file in use: $(cat "$WORK/upd.err")"
 bsnapctl cow-info "$MNT_ORIGIN/cow-2" | grep -q "clean: *no" || fail "bsnapctl cow-info of cow-2 (in use) does not say not clean"
 
 run_cmd "$WORK/destroy" "$EXAMPLE" destroy 2

@@ -6,7 +6,8 @@
 # after minor 0's, and used to repeat minor 0's falloc_size, cow_used_bytes
 # and cow_free_bytes (one struct for the whole walk, fields left unset).
 # info --json (the ioctl) must agree. Every output is valid against
-# docs/bsnap-info.schema.json, with a stored error (ENOENT) in it.
+# docs/bsnap-info.schema.json, with a stored error (ENOENT) in it. Then
+# refusals name their cause (refusals.hpp).
 # bsnap-vm: timeout=300
 . "$(dirname "$0")/snapshot-lib.bash"
 need_disks 2
@@ -53,7 +54,20 @@ for k in falloc_size cow_used_bytes cow_free_bytes cow_data_bytes; do
 	assert_eq "$(json_get "$WORK/info.json" "$k")" 0 "minor 1 (no CoW store) $k in info --json"
 done
 
+# Refusals that say why: the failed minor answers a snapshot with the errno
+# it failed with (ENOENT), and its device is traced already.
+expect_fail_errno ENOENT "$WORK/t2s" bsnapctl transition-to-snapshot "$MNT_ORIGIN/cow-x" 1
+grep -q "minor 1 ($d1) failed earlier (ENOENT, No such file or directory): .* destroy minor 1 and start a new chain" "$WORK/t2s.err" ||
+	fail "transition-to-snapshot of the failed minor 1: $(cat "$WORK/t2s.err")"
+expect_fail_errno EBUSY "$WORK/again" bsnapctl setup-snapshot "$d1" "$MNT_ORIGIN/cow-y" 2
+grep -q "$d1 is traced already, by minor 1: destroy minor 1 first" "$WORK/again.err" ||
+	fail "setup-snapshot of a traced device: $(cat "$WORK/again.err")"
+
+# Destroy of a dormant snapshot leaves its CoW file, and says so.
 snap_destroy 1
-snap_destroy 0
 umount_fs "$MNT_ORIGIN"
+snap_destroy 0
+log "destroy 0 (dormant): $(cat "$WORK/destroy.0.err")"
+grep -q "^bsnapctl: destroy: minor 0 was dormant: its CoW file $MNT_ORIGIN/cow-a is left in place" "$WORK/destroy.0.err" ||
+	fail "destroy of a dormant device does not say its CoW file stays: $(cat "$WORK/destroy.0.err")"
 snap_unload
