@@ -450,8 +450,10 @@ const std::vector<command_spec>& command_specs() {
          "to and the next one of its chain, as runs of consecutive blocks: one line\n"
          "'<first> <count>' per run, in blocks of the file's block size (4096 bytes),\n"
          "in increasing order. These are the blocks update-img copies; backup software\n"
-         "can copy them itself from /dev/bsnap<minor>. The file must be clean (not in\n"
-         "use): EBADMSG otherwise, as for a damaged file.",
+         "can copy them itself from /dev/bsnap<minor>. EBUSY for the file a traced\n"
+         "device still writes (run transition-to-snapshot first); EBADMSG for a damaged\n"
+         "file, and for one not closed cleanly unless it is of version 4 (its write\n"
+         "intent then gives a superset of the changes).",
          json,
          {"file"},
          {},

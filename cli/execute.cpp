@@ -129,6 +129,22 @@ void check_reloaded(control_device& ctl, unsigned minor, const std::string& cow,
                                           " holds no usable snapshot (it failed); the device "
                                           "stays unverified and failed: destroy it, then "
                                           "reload-incremental continues the chain");
+    // EUCLEAN from reload-snapshot: the snapshot was in use at a crash (its
+    // index is not trusted), or the file cannot say what changed; the
+    // module does not say which, reload-incremental will.
+    if (snapshot && info.error == EUCLEAN)
+        throw errno_error(info.error, "reload: CoW file " + cow +
+                                          " holds a snapshot lost in a crash, or cannot say what "
+                                          "changed; the device stays unverified and failed: "
+                                          "destroy it, then reload-incremental continues the "
+                                          "chain unless it is broken");
+    // A crash alone no longer gives EUCLEAN (format version 4 keeps write
+    // intent): a change may be missing, and only a full backup has them all.
+    if (info.error == EUCLEAN)
+        throw errno_error(info.error, "reload: CoW file " + cow +
+                                          " cannot say what changed (its chain broke, or a "
+                                          "version 3 file was not closed cleanly); the device "
+                                          "stays unverified and failed: take a full backup");
     throw errno_error(info.error, "reload: CoW file " + cow +
                                       " cannot be used; the device stays unverified and "
                                       "failed: take a full backup");

@@ -2,12 +2,11 @@
 
 #include "copy_pipeline.hpp"
 #include "copy_plan.hpp"
+#include "cow_chain.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <bsnap/cow_file_reader.hpp>
 #include <bsnap/errors.hpp>
-#include <bsnap/refusals.hpp>
 #include <bsnap/size.hpp>
 #include <bsnap/unique_fd.hpp>
 #include <cerrno>
@@ -15,12 +14,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <endian.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <mutex>
 #include <string>
 #include <sys/ioctl.h>
+#include <uapi/bsnap_cow.h>
 #include <unistd.h>
 #include <utility>
 
@@ -194,34 +195,55 @@ class image_writer {
     bool zeroing_ = true;
 };
 
-// The refusals that need the CoW file and the snapshot: chain, order, size.
-void check_chain(const cow_file_reader& cow, const snapshot_identity& snap,
+// The refusals that need the CoW files and the snapshot: chain, order, size.
+void check_chain(const cow_chain& cows, const snapshot_identity& snap,
                  std::uint64_t snapshot_bytes) {
-    std::string cow_name = "CoW file " + cow.path().string();
+    const cow_link& newest = cows.newest();
     if (snap.error != 0)
         throw errno_error(snap.error, snap.name + " has failed, its data cannot be trusted");
-    if (cow.uuid() != snap.uuid)
-        throw errno_error(EINVAL, "different chain: " + cow_name + " belongs to chain " +
-                                      format_uuid(cow.uuid()) + ", " + snap.name + " to " +
+    if (cows.uuid() != snap.uuid)
+        throw errno_error(EINVAL, "different chain: " + newest.name() + " belongs to chain " +
+                                      format_uuid(cows.uuid()) + ", " + snap.name + " to " +
                                       format_uuid(snap.uuid));
-    if (snap.seqid == 0 || cow.seqid() != snap.seqid - 1)
-        throw errno_error(EINVAL, "wrong order: " + cow_name + " is seqid " + num(cow.seqid()) +
-                                      ", " + snap.name + " is seqid " + num(snap.seqid) +
+    if (snap.seqid == 0 || newest.seqid != snap.seqid - 1)
+        throw errno_error(EINVAL, "wrong order: " + newest.name() + " is seqid " +
+                                      num(newest.seqid) + ", " + snap.name + " is seqid " +
+                                      num(snap.seqid) +
                                       "; apply the incrementals in order (the CoW file of seqid " +
-                                      num(snap.seqid - 1) + " goes with this snapshot)");
-    if (cow.device_bytes() != snapshot_bytes)
-        throw errno_error(EINVAL, "size mismatch: " + cow_name + " tracks " +
-                                      num(cow.device_bytes()) + " bytes, " + snap.name + " is " +
+                                      num(snap.seqid - 1) + " goes with this snapshot" +
+                                      (cows.links().size() > 1 ? ", listed last)" : ")"));
+    if (cows.device_bytes() != snapshot_bytes)
+        throw errno_error(EINVAL, "size mismatch: " + newest.name() + " tracks " +
+                                      num(cows.device_bytes()) + " bytes, " + snap.name + " is " +
                                       num(snapshot_bytes) + " bytes");
 }
 
 // Bytes the changed blocks hold, the last one clipped to the device's end.
-std::uint64_t changed_bytes(const cow_file_reader& cow) {
-    std::uint64_t bytes = cow.changed_blocks() * cow.block_size();
-    std::uint64_t tail = cow.device_bytes() % cow.block_size();
-    if (tail != 0 && cow.changed(cow.nr_blocks() - 1))
-        bytes -= cow.block_size() - tail;
+std::uint64_t changed_bytes(const cow_chain& cows) {
+    std::uint64_t bytes = cows.changed_blocks() * cows.block_size();
+    std::uint64_t tail = cows.device_bytes() % cows.block_size();
+    if (tail != 0 && cows.changed(cows.nr_blocks() - 1))
+        bytes -= cows.block_size() - tail;
     return bytes;
+}
+
+// A CoW file given where the image belongs (a forgotten image argument)
+// must not be overwritten: no device or backup image starts with its magic.
+bool starts_as_cow_file(int fd) {
+    std::uint64_t magic = 0;
+    ssize_t n;
+    do {
+        n = ::pread(fd, &magic, sizeof magic, 0);
+    } while (n < 0 && errno == EINTR);
+    return n == sizeof magic && le64toh(magic) == BSNAP_COW_MAGIC;
+}
+
+std::vector<recovered_cow> recovered_of(const cow_chain& cows) {
+    std::vector<recovered_cow> recovered;
+    for (const cow_link& link : cows.links())
+        if (link.recovered)
+            recovered.push_back({link.path, link.intent_regions, link.region_bytes});
+    return recovered;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -243,40 +265,16 @@ zero_range_function default_zero_range(bool block_device) {
     };
 }
 
-namespace {
-
-// A CoW file that is not clean because a traced device still writes it is
-// not damaged: say which device, and what to run (EBUSY).
-cow_file_reader open_cow_file(const std::string& path) {
-    try {
-        return cow_file_reader(path);
-    } catch (const cow_format_error& e) {
-        if (e.problem() != cow_problem::not_clean)
-            throw;
-        std::optional<std::vector<device_info>> devices = traced_devices();
-        std::optional<device_info> user =
-            devices ? device_using_cow_file(path, *devices) : std::nullopt;
-        if (!user)
-            throw;
-        throw errno_error(EBUSY, in_use_refusal(path, *user));
-    }
-}
-
-} // namespace
-
 update_result update_image(const update_params& params, const snapshot_lookup& lookup,
                            const progress_callback& progress) {
     auto start = std::chrono::steady_clock::now();
 
     // 1. Checks. Nothing below opens the image for writing until they pass.
-    cow_file_reader cow = open_cow_file(params.cow);
-    struct stat cow_st;
-    if (::stat(params.cow.c_str(), &cow_st) < 0)
-        throw_errno("stat CoW file " + params.cow);
+    cow_chain cows(params.cows);
 
     snapshot_reader snapshot(params.snapshot, "snapshot " + params.snapshot);
     snapshot_identity snap = lookup(params.snapshot, snapshot.stat());
-    check_chain(cow, snap, snapshot.size());
+    check_chain(cows, snap, snapshot.size());
 
     const std::string image_name = "image " + params.image;
     struct stat image_st;
@@ -288,15 +286,26 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
     // O_EXCL on a block device: EBUSY if it is mounted or otherwise in use.
     int excl = image_is_device ? O_EXCL : 0;
     std::uint64_t image_bytes;
+    bool image_is_cow;
     {
         unique_fd probe = open_fd(params.image, O_RDONLY | excl);
         image_st = stat_fd(probe.get(), image_name);
         image_bytes = size_of(probe.get(), image_st, image_name);
+        image_is_cow = starts_as_cow_file(probe.get());
     }
     if (image_is_device && snap.origin && image_st.st_rdev == *snap.origin)
         throw errno_error(EINVAL, image_name + " is the snapshot's origin device, not a backup");
-    if (same_file(image_st, snapshot.stat()) || same_file(image_st, cow_st))
-        throw errno_error(EINVAL, image_name + " is the snapshot or the CoW file itself");
+    auto is_image = [&image_st](const cow_link& cow) {
+        return S_ISREG(image_st.st_mode) && image_st.st_dev == cow.dev &&
+               image_st.st_ino == cow.ino;
+    };
+    if (same_file(image_st, snapshot.stat()) ||
+        std::any_of(cows.links().begin(), cows.links().end(), is_image))
+        throw errno_error(EINVAL, image_name + " is the snapshot or a CoW file itself");
+    if (image_is_cow)
+        throw errno_error(EINVAL, image_name +
+                                      " is a bsnap CoW file, not a backup (the image is the "
+                                      "last argument, after the CoW files)");
     if (image_bytes != snapshot.size())
         throw errno_error(EINVAL, "size mismatch: " + image_name + " is " + num(image_bytes) +
                                       " bytes, " + snap.name + " is " + num(snapshot.size()) +
@@ -307,12 +316,12 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
     if (!same_file(stat_fd(image.get(), image_name), image_st))
         throw errno_error(EAGAIN, image_name + " was replaced while it was checked");
 
-    const std::uint64_t block_size = cow.block_size();
+    const std::uint64_t block_size = cows.block_size();
     image_writer writer(image.get(), image_name, block_size,
                         params.zero_range ? params.zero_range
                                           : default_zero_range(image_is_device));
     const plan_limits limits{std::max(params.max_io, block_size), params.max_gap};
-    copy_planner planner(cow.runs(), block_size, cow.device_bytes(), limits);
+    copy_planner planner(cows.runs(), block_size, cows.device_bytes(), limits);
     pipeline_options pipe;
     pipe.buffer_bytes = limits.max_io / block_size * block_size;
     pipe.readers = std::max(1u, params.readers);
@@ -321,8 +330,8 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
     std::uint64_t bytes_read = 0;
 
     copy_progress state;
-    state.blocks_total = cow.changed_blocks();
-    state.bytes_total = changed_bytes(cow);
+    state.blocks_total = cows.changed_blocks();
+    state.bytes_total = changed_bytes(cows);
     run_copy_pipeline(
         pipe, [&planner] { return planner.next(); },
         [&snapshot](const copy_extent& extent, std::byte* buf) {
@@ -358,8 +367,13 @@ update_result update_image(const update_params& params, const snapshot_lookup& l
         throw errno_error(EIO,
                           snap.name + " changed during the copy: " + image_name + " is incomplete");
 
-    update_result result{state.blocks_done, state.bytes_done, seconds_since(start), bytes_zeroed,
-                         bytes_read};
+    update_result result;
+    result.blocks = state.blocks_done;
+    result.bytes = state.bytes_done;
+    result.seconds = seconds_since(start);
+    result.bytes_zeroed = bytes_zeroed;
+    result.bytes_read = bytes_read;
+    result.recovered = recovered_of(cows);
     if (progress) {
         state.seconds = result.seconds;
         progress(state);
@@ -384,6 +398,14 @@ std::string summary_line(const update_result& result) {
                   in_mib(result.bytes - result.bytes_zeroed), in_mib(result.bytes_zeroed), read,
                   result.seconds, rate);
     return text;
+}
+
+std::string recovered_line(const recovered_cow& cow) {
+    return "update-img: CoW file " + cow.path +
+           " was not closed cleanly (a crash): the incremental is a superset of the changes, "
+           "with every block of its " +
+           std::to_string(cow.regions) + " write-intent region" + (cow.regions == 1 ? "" : "s") +
+           " of " + format_size(cow.region_bytes);
 }
 
 std::string progress_line(const copy_progress& progress) {

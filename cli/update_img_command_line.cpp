@@ -36,34 +36,37 @@ update_img_args parse_update_img_args(const std::vector<std::string>& args) {
     static const char* const names[] = {"<snapdev>", "<old_cow>", "<image>"};
     if (positionals.size() < 3)
         throw usage_error(std::string("missing ") + names[positionals.size()] + hint);
-    if (positionals.size() > 3)
-        throw usage_error("unexpected argument '" + positionals[3] + "'" + hint);
-    parsed.snapshot = positionals[0];
-    parsed.cow = positionals[1];
-    parsed.image = positionals[2];
+    parsed.snapshot = positionals.front();
+    parsed.cows.assign(positionals.begin() + 1, positionals.end() - 1);
+    parsed.image = positionals.back();
     return parsed;
 }
 
 std::string update_img_help() {
-    return "Usage: update-img [-q] <snapdev> <old_cow> <image>\n"
+    return "Usage: update-img [-q] <snapdev> <old_cow>... <image>\n"
            "\n"
            "Brings the backup <image> up to date with the snapshot <snapdev> (/dev/bsnapN) by\n"
            "copying only the blocks that <old_cow>, the previous snapshot's CoW file, marks\n"
            "as changed. <image> must hold the previous snapshot (a full copy, then each\n"
            "incremental in order) and be a regular file or block device of the same size.\n"
            "\n"
-           "Nothing is written unless <old_cow> is a complete, cleanly closed CoW file of\n"
-           "the snapshot's chain whose seqid is the snapshot's minus one. Success means the\n"
-           "changed blocks are on the image's disk (fsync).\n"
+           "If a backup did not complete (a crash in snapshot mode), <image> holds an older\n"
+           "snapshot: list the CoW files of that snapshot and of every later one, oldest\n"
+           "first; the blocks any of them marks are copied.\n"
+           "\n"
+           "Nothing is written unless each <old_cow> is a complete CoW file of the\n"
+           "snapshot's chain, closed cleanly or kept by write intent through a crash, their\n"
+           "seqids follow each other and the last is the snapshot's minus one. Success\n"
+           "means the changed blocks are on the image's disk (fsync).\n"
            "\n"
            "Options:\n"
-           "  -q, --quiet    no progress bar on a terminal, no summary line\n"
+           "  -q, --quiet    no progress bar on a terminal, no summary or crash line\n"
            "  -h, --help     show this help\n"
            "  -V, --version  show the version\n"
            "\n"
-           "Exit status: 0 on success, the errno of a failure (EBADMSG: bad CoW file;\n"
-           "EINVAL: another chain, wrong order or size mismatch), 64 for a malformed command\n"
-           "line.\n";
+           "Exit status: 0 on success, the errno of a failure (EBADMSG: bad CoW file, or one\n"
+           "whose chain is broken: take a full backup; EINVAL: another chain, wrong order, a\n"
+           "gap or size mismatch), 64 for a malformed command line.\n";
 }
 
 failure describe_failure(const std::exception_ptr& error) {

@@ -1,6 +1,9 @@
 // update-img's command line and failure reporting: pure functions, no device.
 //
-// Usage: update-img [-q] <snapdev> <old_cow> <image>
+// Usage: update-img [-q] <snapdev> <old_cow>... <image>
+// One <old_cow>, the previous snapshot's CoW file, or after a crash in
+// snapshot mode several, oldest first (cow_chain.hpp): the first and the
+// last argument are the snapshot and the image, all between are CoW files.
 // Exit status: 0 on success; the errno of a failure (EBADMSG for a bad CoW
 // file, EINVAL for another chain, a wrong order or a size mismatch, and the
 // real errno of an I/O error); 64 (EX_USAGE) for a malformed command line;
@@ -18,8 +21,8 @@ inline constexpr int exit_usage = 64;
 inline constexpr int exit_internal = 70;
 
 struct update_img_args {
-    std::string snapshot; // /dev/bsnapN
-    std::string cow;      // the previous snapshot's CoW file
+    std::string snapshot;          // /dev/bsnapN
+    std::vector<std::string> cows; // oldest first, the last the previous snapshot's
     std::string image;
     bool quiet = false;   // -q: no progress bar, no summary
     bool help = false;    // -h, --help

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
             progress_callback progress;
             if (!args.quiet && ::isatty(STDERR_FILENO))
                 progress = [&bar](const copy_progress& p) { bar(p); };
-            update_params params{args.snapshot, args.cow, args.image};
+            update_params params{args.snapshot, args.cows, args.image};
             update_result result = update_image(
                 params,
                 [](const std::string& path, const struct stat& st) {
@@ -62,8 +62,11 @@ int main(int argc, char** argv) {
                 },
                 progress);
             bar.clear();
-            if (!args.quiet)
+            if (!args.quiet) {
+                for (const recovered_cow& cow : result.recovered)
+                    std::cout << recovered_line(cow) << "\n";
                 std::cout << summary_line(result) << "\n";
+            }
         }
         errno = 0;
         std::cout.flush();

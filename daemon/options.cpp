@@ -100,8 +100,8 @@ std::string usage_text() {
             "\n"
          << describe()
          << "\nExit status: 0 on success; for --reload and --reload-root the errno of the\n"
-            "first device that could not be reloaded (117 EUCLEAN: the CoW file was not\n"
-            "closed cleanly, take a full backup); 74 (EBADMSG) for a corrupt state file;\n"
+            "first device that could not be reloaded (117 EUCLEAN: the CoW file's chain is\n"
+            "broken, take a full backup); 74 (EBADMSG) for a corrupt state file;\n"
             "64 for a malformed command line.\n";
     return text.str();
 }

@@ -74,20 +74,78 @@ reload_plan plan_reload(const state& s, reload_scope scope, device_resolver& res
     return plan;
 }
 
-std::vector<reload_outcome> run_reload(const reload_plan& plan, const reload_call& call) {
+namespace {
+
+std::string command_line(const reload_action& action) {
+    return std::string(action.snapshot ? "reload-snapshot " : "reload-incremental ") +
+           action.params.bdev + " " + action.params.cow;
+}
+
+// Runs call, an exception's errno (EIO if none) and what() becoming the
+// result and a note for the message.
+int call_module(const std::function<int()>& call, std::string& note) {
+    try {
+        return call();
+    } catch (const std::system_error& e) {
+        note = " (" + std::string(e.what()) + ")";
+        return e.code().value() > 0 ? e.code().value() : EIO;
+    }
+}
+
+// After reload-snapshot refused with EUCLEAN: destroy, then reload-incremental.
+void reload_lost_snapshot(reload_outcome& outcome, const reload_call& call,
+                          const destroy_call& destroy) {
+    const std::string refused = describe(outcome.action.entry) + ": " +
+                                command_line(outcome.action) +
+                                ": refused: " + std::generic_category().message(EUCLEAN);
+    reload_action incremental = outcome.action;
+    incremental.snapshot = false;
+    std::string note;
+    int error = call_module(
+        [&] {
+            try {
+                destroy(incremental.params.minor);
+            } catch (const std::system_error& e) {
+                // A refusal that left nothing registered needs no destroy.
+                if (e.code().value() != ENOENT)
+                    throw;
+            }
+            return call(incremental);
+        },
+        note);
+    outcome.action = incremental;
+    outcome.error = error;
+    traced_device entry = incremental.entry;
+    entry.mode = device_mode::incremental;
+    if (error != 0) {
+        outcome.message = refused + "; " + command_line(incremental) + note +
+                          ": failed: " + std::generic_category().message(error) + ": " +
+                          explain_reload_error(error, entry);
+        return;
+    }
+    outcome.snapshot_lost = true;
+    outcome.message = refused + ": the snapshot was in use at a crash and is lost; " +
+                      command_line(incremental) +
+                      ": reloaded, unverified until mounted: the chain goes on, but the backup "
+                      "of that snapshot never completed: give update-img the CoW files of the "
+                      "last completed backup's snapshot and of every later one";
+}
+
+} // namespace
+
+std::vector<reload_outcome> run_reload(const reload_plan& plan, const reload_call& call,
+                                       const destroy_call& destroy) {
     std::vector<reload_outcome> outcomes;
     for (const auto& action : plan.actions) {
-        reload_outcome outcome{action, 0, {}};
-        std::string what = describe(action.entry) + ": " +
-                           (action.snapshot ? "reload-snapshot " : "reload-incremental ") +
-                           action.params.bdev + " " + action.params.cow;
-        try {
-            outcome.error = call(action);
-        } catch (const std::system_error& e) {
-            outcome.error = e.code().value() > 0 ? e.code().value() : EIO;
-            what += " (" + std::string(e.what()) + ")";
-        }
-        if (outcome.error == 0)
+        reload_outcome outcome;
+        outcome.action = action;
+        std::string what = describe(action.entry) + ": " + command_line(action);
+        std::string note;
+        outcome.error = call_module([&] { return call(action); }, note);
+        what += note;
+        if (outcome.error == EUCLEAN && action.snapshot && destroy)
+            reload_lost_snapshot(outcome, call, destroy);
+        else if (outcome.error == 0)
             outcome.message = what + ": reloaded, unverified until mounted";
         else
             outcome.message = what + ": failed: " + std::generic_category().message(outcome.error) +
@@ -108,11 +166,26 @@ reload_call module_reload_call(control_device& ctl) {
     };
 }
 
+destroy_call module_destroy_call(control_device& ctl) {
+    return [&ctl](unsigned minor) { ctl.destroy(minor); };
+}
+
 std::string explain_reload_error(int error, const traced_device& entry) {
     switch (error) {
     case EUCLEAN:
-        return "the CoW file was not closed cleanly (a crash or power loss while the "
-               "filesystem was mounted read-write, or a destroy while dormant); " +
+        if (entry.mode == device_mode::snapshot)
+            return "the snapshot was in use at a crash and is lost (destroy minor " +
+                   std::to_string(entry.minor) +
+                   " and reload-incremental its CoW file: the chain goes on), or the CoW file "
+                   "cannot say what changed (its chain broke, or a version 3 file was not closed "
+                   "cleanly: " +
+                   full_backup(entry) + ")";
+        // A crash no longer costs the chain where write intent is kept
+        // (format version 4): what is left is a change that may be missing.
+        return "the CoW file cannot say what changed: its chain is marked broken (a change may "
+               "be missing: a write bsnap could not record, or a destroy while dormant), or it "
+               "was not closed cleanly and predates write intent (format version 3: a crash "
+               "while mounted read-write); " +
                full_backup(entry);
     case ESTALE:
         return "the CoW file is superseded, or the device changed while bsnap was not "

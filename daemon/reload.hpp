@@ -45,18 +45,29 @@ reload_plan plan_reload(const state& s, reload_scope scope, device_resolver& res
 // The module's answer to one reload: 0, or the positive errno of the ioctl
 // or of the CoW file check after it (info's error).
 using reload_call = std::function<int(const reload_action&)>;
+// Destroys a minor (throws std::system_error).
+using destroy_call = std::function<void(unsigned minor)>;
 
 struct reload_outcome {
-    reload_action action;
+    reload_action action; // what was done last: incremental after a lost snapshot
     int error = 0;
-    std::string message; // for the log: what happened and what to do
+    std::string message;        // for the log: what happened and what to do
+    bool snapshot_lost = false; // a snapshot in use at a crash, reloaded incremental
 };
 
-// Runs every action (one failure does not stop the others).
-std::vector<reload_outcome> run_reload(const reload_plan& plan, const reload_call& call);
+// Runs every action (one failure does not stop the others). A snapshot
+// refused with EUCLEAN may have been in use at a crash: lost, its index not
+// trusted, but its change record (write intent) still carries the chain. If
+// destroy is given, the refused device is destroyed and its file reloaded
+// incremental, as the module asks (docs/states.md); a file whose chain is
+// broken is then refused again, with EUCLEAN.
+std::vector<reload_outcome> run_reload(const reload_plan& plan, const reload_call& call,
+                                       const destroy_call& destroy = {});
 
 // The call to the real module: reload_snapshot/reload_incremental, then info.
 reload_call module_reload_call(control_device& ctl);
+// Destroy on the real module.
+destroy_call module_destroy_call(control_device& ctl);
 
 // What a reload errno means, and what to do, in one sentence.
 std::string explain_reload_error(int error, const traced_device& entry);

@@ -88,7 +88,13 @@ int reload_command(const options& opts, reload_scope scope) {
             status = skip.device_missing ? ENODEV : EINVAL;
     }
     control_device ctl;
-    for (const auto& outcome : run_reload(plan, module_reload_call(ctl))) {
+    for (const auto& outcome :
+         run_reload(plan, module_reload_call(ctl), module_destroy_call(ctl))) {
+        if (outcome.snapshot_lost) {
+            // Not a failure of the reload, but a backup to retry.
+            log_warning(outcome.message);
+            continue;
+        }
         if (outcome.error == 0) {
             log_notice(outcome.message);
             continue;

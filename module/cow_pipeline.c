@@ -83,13 +83,14 @@ static sector_t pipe_bio_sector(const struct cow_pipeline *p, struct bio *bio)
 	return bsnap_bio_disk_sector(bio) - p->cfg.origin_start;
 }
 
+/* Once failed: the write changed its blocks, nothing was copied. */
 static void pipe_mark(struct cow_pipeline *p, struct bio *bio)
 {
 	u64 first, last;
 
 	cbt_map_block_range(p->cbt, pipe_bio_sector(p, bio), bio_sectors(bio),
 			    &first, &last);
-	cbt_map_set_range(p->cbt, first, last);
+	cbt_map_mark_changed(p->cbt, first, last);
 }
 
 static int run_cmp(const void *a, const void *b)
@@ -238,12 +239,27 @@ static int pipe_copy_runs(struct cow_pipeline *p)
 	if (ret)
 		return ret;
 
+	/*
+	 * The change map's pages for step 4, here where we may sleep: a bit
+	 * the map could only mark coarsely would skip copies, so without
+	 * memory the snapshot fails instead.
+	 */
+	for (i = 0; i < p->nr_runs; i++) {
+		ret = cbt_map_reserve(p->cbt, p->runs[i].first,
+				      p->runs[i].first + p->runs[i].nr - 1,
+				      GFP_NOIO);
+		if (ret)
+			return ret;
+	}
 	spin_lock_irq(&p->lock);
-	for (i = 0; i < p->nr_runs; i++)
-		cbt_map_set_range(p->cbt, p->runs[i].first,
-				  p->runs[i].first + p->runs[i].nr - 1);
+	for (i = 0; i < p->nr_runs && !ret; i++)
+		ret = cbt_map_mark_copied(p->cbt, p->runs[i].first,
+					  p->runs[i].first + p->runs[i].nr - 1,
+					  GFP_ATOMIC);
 	limit = p->read_seq;
 	spin_unlock_irq(&p->lock);
+	if (WARN_ON_ONCE(ret))
+		return ret;
 
 	wait_event(p->reads_done, !pipe_reads_overlap(p, limit));
 	return 0;
@@ -288,10 +304,10 @@ static void pipe_collect(struct cow_pipeline *p, struct bio *bio)
 		last = cbt->nr_blocks - 1;
 
 	for (pos = first; pos <= last && !READ_ONCE(p->failed);) {
-		s = find_next_zero_bit(cbt->bits, last + 1, pos);
+		s = cbt_map_next_clear(cbt, pos, last + 1);
 		if (s > last)
 			break;
-		e = find_next_bit(cbt->bits, last + 1, s);
+		e = cbt_map_next_set(cbt, s, last + 1);
 		n = min_t(u64, e - s, PIPE_BUF_BLOCKS - p->nr_blocks);
 		if (!n || p->nr_runs == PIPE_MAX_RUNS) {
 			pipe_commit(p);

@@ -18,8 +18,12 @@
 #include "cow_index.h"
 #include "cow_store.h"
 #include "direct_io.h"
+#include "write_intent.h"
 
 #define COW_MIN_DATA (1024 * 1024)
+/* The change bitmap goes to and from the file in pieces of at most this. */
+#define COW_BITMAP_CHUNK (1024 * 1024)
+#define COW_BITMAP_PAGE 4096u
 
 /* The first slot wholly at or after file offset @off. */
 static u64 cow_slot_from(const struct cow_store *cs, u64 off)
@@ -108,8 +112,64 @@ void cow_store_drop_data(struct cow_store *cs)
 	cow_slots_reset(cs, 1, 0);
 }
 
+int cow_store_start_intent(struct cow_store *cs, struct cbt_map *cbt,
+			   const struct write_intent_ops *ops, void *owner,
+			   unsigned int minor)
+{
+	struct write_intent_config cfg = {
+		.ops = ops,
+		.owner = owner,
+		.minor = minor,
+		.cf = cs->cf,
+		.lay = &cs->lay,
+		.cbt = cbt,
+		.ondisk = cs->intent_disk,
+	};
+	struct write_intent *wi;
+
+	if (cs->lay.version < 4 || cs->wi)
+		return 0;
+	wi = write_intent_create(&cfg);
+	if (IS_ERR(wi))
+		return PTR_ERR(wi);
+	cs->wi = wi;
+	vfree(cs->intent_disk);
+	cs->intent_disk = NULL;
+	return 0;
+}
+
+bool cow_store_admit(struct cow_store *cs, u64 first, u64 last,
+		     sector_t sector, struct bio *bio)
+{
+	if (!cs->wi || write_intent_ready(cs->wi, first, last))
+		return true;
+	/*
+	 * bsnap's own write (of the bitmap, say), split by the block layer
+	 * and resubmitted from its text: holding it could deadlock the writer,
+	 * which may hold the intent lock. The file's blocks are in the next
+	 * incremental anyway (cow_store_mark_blocks()).
+	 */
+	if (cow_file_owns_range(cs->cf, sector, bio_sectors(bio)))
+		return true;
+	return !write_intent_hold(cs->wi, first, last, bio);
+}
+
+void cow_store_intent_cleaning(struct cow_store *cs, bool on)
+{
+	if (cs->wi)
+		write_intent_set_cleaning(cs->wi, on);
+}
+
+void cow_store_intent_drain(struct cow_store *cs)
+{
+	if (cs->wi)
+		write_intent_drain(cs->wi);
+}
+
 void cow_store_destroy(struct cow_store *cs, bool remove)
 {
+	write_intent_destroy(cs->wi);
+	vfree(cs->intent_disk);
 	if (cs->index)
 		cow_index_destroy(cs->index);
 	cow_file_release(cs->cf, remove);
@@ -153,25 +213,86 @@ static void cow_fill_header(struct cow_store *cs, void *block,
 	bsnap_cow_info_to_disk(&h, block);
 }
 
-int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
-			 u32 flags, bool bitmap)
+/* bsnap_cow_crc32() continued over @len zero bytes, in log(@len) time. */
+static u32 cow_crc_zeros(u32 crc, u64 len)
+{
+	return crc32_le_shift(crc ^ ~0U, len) ^ ~0U;
+}
+
+/*
+ * Write the change bitmap in pieces of at most COW_BITMAP_CHUNK and set
+ * cs->bitmap_crc to the CRC of what the region then holds. A page no page
+ * of the map covers is zero in memory, and so on disk: the region is
+ * written as zeros when the file is created (cow_file_create()), a map that
+ * comes from a file starts from its bitmap (cow_store_open()), and bits are
+ * only ever set during a file's life. Such pages are not written, only
+ * counted into the CRC: a 100 TiB device has 3.2 GiB of bitmap.
+ */
+static int cow_write_bitmap(struct cow_store *cs, const struct cbt_map *cbt)
+{
+	u64 off, run_off = 0, zeros = 0, len = cs->lay.bitmap_len;
+	size_t fill = 0;
+	u32 crc = 0;
+	void *buf;
+	int ret = 0;
+
+	buf = kvmalloc(min_t(u64, len, COW_BITMAP_CHUNK), GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	/* bitmap_len is a multiple of the block size (the codec's layout). */
+	for (off = 0; off < len && !ret; off += COW_BITMAP_PAGE) {
+		if (!cbt_map_covers(cbt, off, COW_BITMAP_PAGE)) {
+			zeros += COW_BITMAP_PAGE;
+			if (fill)
+				ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE,
+						       cs->lay.bitmap_off +
+							       run_off,
+						       buf, fill);
+			fill = 0;
+			continue;
+		}
+		cbt_map_export(cbt, off, buf + fill, COW_BITMAP_PAGE);
+		if (zeros)
+			crc = cow_crc_zeros(crc, zeros);
+		zeros = 0;
+		crc = bsnap_cow_crc32(crc, buf + fill, COW_BITMAP_PAGE);
+		if (!fill)
+			run_off = off;
+		fill += COW_BITMAP_PAGE;
+		if (fill == COW_BITMAP_CHUNK || off + COW_BITMAP_PAGE == len) {
+			ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE,
+					       cs->lay.bitmap_off + run_off,
+					       buf, fill);
+			fill = 0;
+		}
+	}
+	kvfree(buf);
+	if (ret)
+		return ret;
+	cs->bitmap_crc = cow_crc_zeros(crc, zeros);
+	return 0;
+}
+
+static int cow_store_write_meta_locked(struct cow_store *cs,
+				       const struct cbt_map *cbt, u32 flags,
+				       bool bitmap)
 {
 	void *buf;
 	int ret;
 
 	if (bitmap) {
-		buf = vmalloc(cs->lay.bitmap_len);
-		if (!buf)
-			return -ENOMEM;
-		cbt_map_export(cbt, buf, cs->lay.bitmap_len);
-		cs->bitmap_crc = bsnap_cow_crc(buf, cs->lay.bitmap_len);
-		ret = cow_file_rw_sync(cs->cf, REQ_OP_WRITE, cs->lay.bitmap_off,
-				       buf, cs->lay.bitmap_len);
-		vfree(buf);
+		ret = cow_write_bitmap(cs, cbt);
 		if (ret)
 			return ret;
 	}
 
+	/*
+	 * Not clean and not BROKEN says the file's bitmaps name every change
+	 * (write intent, uapi/bsnap_cow.h): without the write-intent bitmap
+	 * kept, a crash must still cost the chain.
+	 */
+	if (!(flags & BSNAP_COW_CLEAN) && !cs->wi)
+		flags |= BSNAP_COW_BROKEN;
 	buf = kmalloc(BSNAP_COW_HEADER_SIZE, GFP_NOIO);
 	if (!buf)
 		return -ENOMEM;
@@ -182,6 +303,20 @@ int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
 	if (ret)
 		return ret;
 	return blkdev_issue_flush(cs->cf->bdev);
+}
+
+int cow_store_write_meta(struct cow_store *cs, const struct cbt_map *cbt,
+			 u32 flags, bool bitmap)
+{
+	int ret;
+
+	/* The header's bitmap_crc must describe the pages on disk. */
+	if (!bitmap || !cs->wi)
+		return cow_store_write_meta_locked(cs, cbt, flags, bitmap);
+	write_intent_lock(cs->wi);
+	ret = cow_store_write_meta_locked(cs, cbt, flags, bitmap);
+	write_intent_unlock(cs->wi);
+	return ret;
 }
 
 /* Write the index-valid bitmap after the index pages it describes. */
@@ -287,16 +422,45 @@ static int cow_read_header(struct cow_store *cs, sector_t device_sectors,
 	return 0;
 }
 
-/* The bitmap read matches the header's bitmap_crc. */
-static int cow_check_bitmap(struct cow_store *cs, const void *bitmap)
+/*
+ * OR the file's change bitmap into @cbt, reading it in pieces of at most
+ * COW_BITMAP_CHUNK, and check it against the header's bitmap_crc (unless
+ * the file was in use at a crash: its bitmap_crc is older than its pages).
+ * @cbt is live (writes during reload mark it): a bitmap that then fails the
+ * check has added bits to it, which only marks more; the caller breaks the
+ * chain anyway.
+ */
+static int cow_load_bitmap(struct cow_store *cs, struct cbt_map *cbt)
 {
-	const struct bsnap_cow_info h = {
-		.bitmap_len = cs->lay.bitmap_len,
-		.bitmap_crc = cs->bitmap_crc,
+	u64 off, len = cs->lay.bitmap_len;
+	struct bsnap_cow_fault why = {
+		.kind = BSNAP_COW_FAULT_BITMAP,
+		.field = "bitmap_crc",
+		.rule = "computed",
+		.value = cs->bitmap_crc,
 	};
-	struct bsnap_cow_fault why;
+	u32 crc = 0;
+	void *buf;
+	int ret = 0;
 
-	return bsnap_cow_bitmap_check(&h, bitmap, &why) ? cow_refused(&why) : 0;
+	buf = kvmalloc(min_t(u64, len, COW_BITMAP_CHUNK), GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	for (off = 0; off < len && !ret; off += COW_BITMAP_CHUNK) {
+		size_t n = min_t(u64, len - off, COW_BITMAP_CHUNK);
+
+		ret = cow_file_rw_sync(cs->cf, REQ_OP_READ,
+				       cs->lay.bitmap_off + off, buf, n);
+		if (ret)
+			break;
+		crc = bsnap_cow_crc32(crc, buf, n);
+		ret = cbt_map_merge(cbt, off, buf, n);
+	}
+	kvfree(buf);
+	if (ret || cs->recovered || crc == cs->bitmap_crc)
+		return ret;
+	why.limit = crc;
+	return cow_refused(&why);
 }
 
 /* Read [@off, @off + @len) of the file into a vmalloc'ed buffer. */
@@ -318,16 +482,75 @@ static void *cow_read_region(struct cow_store *cs, u64 off, u64 len)
 static int cow_check_flags(struct cow_store *cs, u32 flags, bool snapshot,
 			   u32 probe_crc)
 {
-	if (flags & ~(BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
-		      BSNAP_COW_SUPERSEDED))
+	const struct bsnap_cow_info h = {
+		.version = cs->lay.version,
+		.flags = flags,
+	};
+
+	if (flags & ~BSNAP_COW_KNOWN_FLAGS)
 		return -EBADMSG;
-	if (!(flags & BSNAP_COW_CLEAN))
+	if (flags & BSNAP_COW_BROKEN) {
+		pr_err("CoW file refused: a change may be missing from it (its chain was broken)\n");
 		return -EUCLEAN;
+	}
 	if (flags & BSNAP_COW_SUPERSEDED)
 		return -ESTALE;
 	if (snapshot && (flags & BSNAP_COW_INDEX_ONLY))
 		return -EINVAL;
-	return probe_crc == cs->probe_crc ? 0 : -ESTALE;
+	if (flags & BSNAP_COW_CLEAN)
+		return probe_crc == cs->probe_crc ? 0 : -ESTALE;
+	if (!bsnap_cow_intent_recoverable(&h))
+		return -EUCLEAN;
+	if (snapshot) {
+		pr_err("CoW file refused: the snapshot was in use at a crash and is lost; reload the file as incremental\n");
+		return -EUCLEAN;
+	}
+	/*
+	 * The device's first 4 KiB changed while it was mounted: the probe
+	 * says nothing. Its bitmaps name every change up to the crash.
+	 */
+	cs->recovered = true;
+	return 0;
+}
+
+/*
+ * The write-intent bitmap, kept for cow_store_start_intent(); after a
+ * crash, every block of each marked region counts as changed.
+ */
+static int cow_load_intent(struct cow_store *cs, struct cbt_map *cbt)
+{
+	unsigned long *bits, r;
+	u64 first, end, marked;
+	int ret = 0;
+
+	cs->intent_disk = cow_read_region(cs, cs->lay.intent_off,
+					  cs->lay.intent_len);
+	if (IS_ERR(cs->intent_disk)) {
+		int ret = PTR_ERR(cs->intent_disk);
+
+		cs->intent_disk = NULL;
+		return ret;
+	}
+	if (!cs->recovered)
+		return 0;
+	bits = kvcalloc(BITS_TO_LONGS(cs->lay.nr_regions), sizeof(*bits),
+			GFP_KERNEL);
+	if (!bits)
+		return -ENOMEM;
+	marked = bsnap_bitmap_import(bits, cs->lay.nr_regions,
+				     cs->intent_disk, cs->lay.intent_len);
+	for_each_set_bit(r, bits, cs->lay.nr_regions) {
+		bsnap_cow_region_blocks(&cs->lay, r, &first, &end);
+		ret = cbt_map_mark_copied(cbt, first, end - 1, GFP_KERNEL);
+		if (ret)
+			break;
+	}
+	kvfree(bits);
+	if (ret)
+		return ret;
+	pr_info("CoW file in use at a crash: %llu write-intent regions of %u MiB count as changed\n",
+		marked, 1U << (cs->lay.intent_shift - 20));
+	return 0;
 }
 
 static int cow_load_index(struct cow_store *cs, u64 cache_bytes)
@@ -438,7 +661,6 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 				 struct cbt_map *cbt, u64 *seqid, u8 *uuid)
 {
 	struct cow_store *cs;
-	void *bitmap;
 	u32 flags;
 	int ret;
 
@@ -452,15 +674,9 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 	if (ret)
 		goto err;
 	/* bitmap_len < file size: checked with the header */
-	bitmap = cow_read_region(cs, cs->lay.bitmap_off, cs->lay.bitmap_len);
-	if (IS_ERR(bitmap)) {
-		ret = PTR_ERR(bitmap);
-		goto err;
-	}
-	ret = cow_check_bitmap(cs, bitmap);
-	if (!ret)
-		ret = cbt_map_merge(cbt, bitmap, cs->lay.bitmap_len);
-	vfree(bitmap);
+	ret = cow_load_bitmap(cs, cbt);
+	if (!ret && cs->lay.version >= 4)
+		ret = cow_load_intent(cs, cbt);
 	if (ret)
 		goto err;
 	if (snapshot) {
@@ -478,22 +694,43 @@ struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 err:
 	if (cs->index)
 		cow_index_destroy(cs->index);
+	vfree(cs->intent_disk);
 	cow_slots_free(&cs->slots);
 	kfree(cs);
 	return ERR_PTR(ret);
 }
 
-void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
+int cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt)
 {
+	u64 first, last, run_first = 0, run_last = 0;
 	struct cow_extent e;
+	bool run = false;
 	unsigned int i;
-	u64 first, last;
+	int ret = 0;
 
-	for (i = 0; cow_file_extent(cs->cf, i, &e); i++) {
+	/*
+	 * Exact (cbt_map.h). Adjacent extents are marked as one run: a whole
+	 * 128 MiB of bits then costs the map no page (ext4's extents are at
+	 * most 128 MiB, and rarely aligned).
+	 */
+	for (i = 0; !ret && cow_file_extent(cs->cf, i, &e); i++) {
 		cbt_map_block_range(cbt, e.sector, e.len >> SECTOR_SHIFT,
 				    &first, &last);
-		cbt_map_set_range(cbt, first, last);
+		if (run && first <= run_last + 1 && last + 1 >= run_first) {
+			run_first = min(run_first, first);
+			run_last = max(run_last, last);
+			continue;
+		}
+		if (run)
+			ret = cbt_map_mark_copied(cbt, run_first, run_last,
+						  GFP_KERNEL);
+		run = true;
+		run_first = first;
+		run_last = last;
 	}
+	if (!ret && run)
+		ret = cbt_map_mark_copied(cbt, run_first, run_last, GFP_KERNEL);
+	return ret;
 }
 
 int cow_store_grow(struct cow_store *cs, struct file *f, u64 grow)

@@ -22,6 +22,8 @@ struct cow_file;
 struct cow_index;
 struct file;
 struct page;
+struct write_intent;
+struct write_intent_ops;
 
 struct cow_store {
 	struct cow_file *cf;
@@ -44,6 +46,15 @@ struct cow_store {
 	u8 uuid[BSNAP_UUID_SIZE];
 	u32 probe_crc;		/* of the device's first 4 KiB, at sealing */
 	u32 bitmap_crc;		/* of the bitmap region last written */
+	/*
+	 * Version 4: the write-intent bitmap, kept from
+	 * cow_store_start_intent() on; until then (and in older files) a
+	 * header written not clean says BROKEN. @intent_disk: the bitmap
+	 * read at open, for cow_store_start_intent().
+	 */
+	struct write_intent *wi;
+	void *intent_disk;
+	bool recovered;		/* opened after a crash (not clean) */
 };
 
 /*
@@ -58,15 +69,41 @@ struct cow_store *cow_store_create(const char *path, u64 size,
 /*
  * Open an existing CoW file for reload: @cf is its map (cow_file.h). The
  * header must be intact (format/cow_codec.h), laid out for a device of
- * @device_sectors (-EBADMSG), CLEAN (-EUCLEAN), not SUPERSEDED (-ESTALE),
- * and its probe must be @probe_crc, the device's (-ESTALE). Its change
- * bitmap is merged into @cbt, which may be in use. With @snapshot the file must still hold a snapshot
- * (-EINVAL if it is INDEX_ONLY) and its index is opened with @cache_bytes.
- * On success the store owns @cf and *@seqid and @uuid are the header's.
+ * @device_sectors (-EBADMSG), not BROKEN (-EUCLEAN), not SUPERSEDED
+ * (-ESTALE), and either CLEAN with its probe @probe_crc, the device's
+ * (else -ESTALE), or recoverable after a crash (version 4,
+ * bsnap_cow_intent_recoverable(); else -EUCLEAN). Its change bitmap, and
+ * for a recovered file every block of its marked write-intent regions, is
+ * merged into @cbt, which may be in use. With @snapshot the file must
+ * still hold a snapshot (-EINVAL if it is INDEX_ONLY; -EUCLEAN if
+ * recovered: the index of a crashed snapshot is not trusted) and its index
+ * is opened with @cache_bytes. On success the store owns @cf and *@seqid
+ * and @uuid are the header's.
  */
 struct cow_store *cow_store_open(struct cow_file *cf, sector_t device_sectors,
 				 bool snapshot, u64 cache_bytes, u32 probe_crc,
 				 struct cbt_map *cbt, u64 *seqid, u8 *uuid);
+
+/*
+ * Keep the write-intent bitmap of a version 4 file from now on, for @cbt,
+ * the file's change map; @ops and @owner get held writes back (see
+ * write_intent.h). Clearing starts off. 0 for an older file (nothing to
+ * keep), or -ENOMEM.
+ */
+int cow_store_start_intent(struct cow_store *cs, struct cbt_map *cbt,
+			   const struct write_intent_ops *ops, void *owner,
+			   unsigned int minor);
+/*
+ * May @bio, a write to blocks [@first, @last] of the device from @sector
+ * on, go on now? False if the write-intent bitmap holds it (write_intent.h)
+ * or ended it. Any context.
+ */
+bool cow_store_admit(struct cow_store *cs, u64 first, u64 last,
+		     sector_t sector, struct bio *bio);
+/* Allow clearing intent bits (incremental mode) or not (snapshot mode). */
+void cow_store_intent_cleaning(struct cow_store *cs, bool on);
+/* Let every write held for the intent bitmap go (teardown). */
+void cow_store_intent_drain(struct cow_store *cs);
 
 /* Close (and, with @remove, delete) the file and free memory. */
 void cow_store_destroy(struct cow_store *cs, bool remove);
@@ -119,7 +156,7 @@ int cow_store_probe_crc(struct block_device *bdev, u32 *crc);
  * passing the hook (direct I/O) or read as zeros in the next image, so
  * a change map must name them for an incremental to be exact.
  */
-void cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
+int cow_store_mark_blocks(const struct cow_store *cs, struct cbt_map *cbt);
 
 /*
  * Grow the file by @grow bytes (cow_file_grow()) through @f. The new space

@@ -23,6 +23,7 @@
 #include "snap_dev.h"
 #include "symbols.h"
 #include "tracer.h"
+#include "write_intent.h"
 #include "version.h"
 
 static int bsnap_reboot(struct notifier_block *nb, unsigned long action,
@@ -58,9 +59,12 @@ static int __init bsnap_init(void)
 	ret = bsnap_seal_init();
 	if (ret)
 		goto err_tracer;
-	ret = snap_dev_init();
+	ret = bsnap_write_intent_init();
 	if (ret)
 		goto err_seal;
+	ret = snap_dev_init();
+	if (ret)
+		goto err_intent;
 	ret = bsnap_proc_init();
 	if (ret)
 		goto err_snap;
@@ -90,6 +94,8 @@ err_proc:
 	bsnap_proc_exit();
 err_snap:
 	snap_dev_exit();
+err_intent:
+	bsnap_write_intent_exit();
 err_seal:
 	bsnap_seal_exit();
 err_tracer:
@@ -111,6 +117,7 @@ static void __exit bsnap_exit(void)
 	bsnap_ctl_exit();
 	bsnap_proc_exit();
 	snap_dev_exit();
+	bsnap_write_intent_exit();
 	bsnap_seal_exit();
 	bsnap_tracer_exit();
 	bsnap_direct_io_exit();

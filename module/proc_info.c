@@ -14,6 +14,7 @@
 #include <linux/slab.h>
 #include <uapi/bsnap.h>
 
+#include "cbt_map.h"
 #include "events.h"
 #include "json_out.h"
 #include "proc_info.h"
@@ -88,6 +89,9 @@ static void proc_device(struct tracer *t, void *arg)
 	seq_printf(m, "\t\t\t\"cow_free_bytes\": %llu,\n", i->cow_free_bytes);
 	seq_printf(m, "\t\t\t\"cow_data_bytes\": %llu,\n", i->cow_data_bytes);
 	seq_printf(m, "\t\t\t\"cache_size\": %llu,\n", i->cache_size);
+	/* Kernel memory of the change map (the control mutex keeps it). */
+	seq_printf(m, "\t\t\t\"cbt_bytes\": %llu,\n",
+		   t->cbt ? cbt_map_mem_bytes(t->cbt) : 0);
 	seq_printf(m, "\t\t\t\"ignore_errors\": %s,\n",
 		   i->flags & BSNAP_FLAG_IGNORE_ERRORS ? "true" : "false");
 	seq_printf(m, "\t\t\t\"seqid\": %llu,\n", i->seqid);

@@ -24,6 +24,7 @@
 #include "events.h"
 #include "passthrough.h"
 #include "tracer.h"
+#include "write_intent.h"
 
 DEFINE_MUTEX(bsnap_ctl_mutex);
 DEFINE_MUTEX(bsnap_fs_mutex);
@@ -283,6 +284,7 @@ static bool tracer_hold_sealed(struct tracer *t, struct bio *bio)
 bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 {
 	struct cow_pipeline *pipe;
+	struct cow_store *store;
 	struct cbt_map *cbt;
 	u64 first, last;
 
@@ -296,6 +298,9 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	 */
 	cbt = smp_load_acquire(&t->cbt);
 	pipe = READ_ONCE(t->pipe);
+	store = READ_ONCE(t->store);
+	cbt_map_block_range(cbt, tracer_bio_sector(t, bio), bio_sectors(bio),
+			    &first, &last);
 	if (pipe) {
 		if (unlikely(bsnap_bio_has_payload(bio)) && !tracer_error(t)) {
 			/*
@@ -308,13 +313,17 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 			       t->minor);
 			tracer_set_error(t, -EOPNOTSUPP);
 		}
+		/* The write-intent bit before the copy: see write_intent.h. */
+		if (store && !cow_store_admit(store, first, last,
+					      tracer_bio_sector(t, bio), bio))
+			return true;
 		return cow_pipeline_write(pipe, bio);
 	}
 
-	cbt_map_block_range(cbt, tracer_bio_sector(t, bio), bio_sectors(bio),
-			    &first, &last);
-	cbt_map_set_range(cbt, first, last);
-	return false;
+	/* The change bits before the write-intent bits: write_intent.c. */
+	cbt_map_mark_changed(cbt, first, last);
+	return store && !cow_store_admit(store, first, last,
+					 tracer_bio_sector(t, bio), bio);
 }
 
 void tracer_break_chain(struct tracer *t, int error)
@@ -322,6 +331,39 @@ void tracer_break_chain(struct tracer *t, int error)
 	t->chain_broken = true;
 	cmpxchg(&t->error, 0, error);
 	tracer_event(t, BSNAP_EVENT_FAILED);
+	/* Else a crash leaves a file that says it names every change. */
+	tracer_write_broken_async(t);
+}
+
+static void tracer_intent_release(void *owner, struct bio *bio)
+{
+	if (!tracer_trace_bio(owner, bio))
+		bsnap_submit_own(bio);
+}
+
+static void tracer_intent_failed(void *owner, int error)
+{
+	struct tracer *t = owner;
+
+	pr_err("bsnap%u: changes may be missing after a crash: the chain is broken, take a full backup\n",
+	       t->minor);
+	tracer_break_chain(t, error);
+}
+
+static const struct write_intent_ops tracer_intent_ops = {
+	.release = tracer_intent_release,
+	.failed = tracer_intent_failed,
+};
+
+int tracer_start_intent(struct tracer *t, struct cow_store *store,
+			struct cbt_map *cbt, bool incremental)
+{
+	int ret = cow_store_start_intent(store, cbt, &tracer_intent_ops, t,
+					 t->minor);
+
+	if (!ret)
+		cow_store_intent_cleaning(store, incremental);
+	return ret;
 }
 
 void tracer_event(const struct tracer *t, const char *event)

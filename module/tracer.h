@@ -83,6 +83,7 @@ struct tracer {
 	spinlock_t seal_lock;
 	struct bio_list sealed_bios;
 	struct work_struct unseal_work;
+	struct work_struct broken_work;	/* write BROKEN into the header */
 	struct mutex seal_mutex;	/* sealing and unsealing */
 
 	struct cbt_map *cbt;	/* changed blocks since the current snapshot */
@@ -150,6 +151,14 @@ void bsnap_tracer_exit(void);
  */
 void tracer_break_chain(struct tracer *t, int error);
 
+/*
+ * Keep @store's write-intent bitmap (write_intent.h) for @cbt, the change
+ * map of @store's file, reporting to @t; clearing bits only in
+ * @incremental mode.
+ */
+int tracer_start_intent(struct tracer *t, struct cow_store *store,
+			struct cbt_map *cbt, bool incremental);
+
 /* The copy-before-write pipeline of a snapshot of @t, reporting to @t. */
 struct cow_pipeline *tracer_pipeline_create(struct tracer *t,
 					    struct cbt_map *cbt,
@@ -210,8 +219,8 @@ int tracer_add_image(struct tracer *t);
 void tracer_seal_all(void);
 void tracer_unload_all(void);
 
-/* The header flags of @t's CoW file while in use (not sealed). */
-u32 tracer_cow_flags(const struct tracer *t);
+/* The header flags of @t's CoW file: sealed (@clean) or in use. */
+u32 tracer_cow_flags(const struct tracer *t, bool clean);
 
 /* The module reference held while the filesystem is mounted; fs mutex. */
 void tracer_get_module(struct tracer *t);
@@ -231,6 +240,13 @@ void tracer_unseal(struct tracer *t);
 bool tracer_attach_sealed(struct tracer *t, struct cow_store *store);
 /* The same from a worker; any context. */
 void tracer_unseal_async(struct tracer *t);
+/*
+ * Write the header as @t's state says (BROKEN once the chain is broken);
+ * process context, neither the fs nor a seal mutex held.
+ */
+void tracer_write_broken(struct tracer *t);
+/* The same from a worker; any context. */
+void tracer_write_broken_async(struct tracer *t);
 /* Before @t is freed: no unseal work may run any more. */
 void tracer_seal_stop(struct tracer *t);
 int bsnap_seal_init(void);

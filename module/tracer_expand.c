@@ -90,7 +90,7 @@ static int expand_grow(struct tracer *t, struct file *f, u64 grow)
 	mutex_lock(&t->seal_mutex);
 	if (!t->sealed)
 		ret = cow_store_write_meta(t->store, t->cbt,
-					   tracer_cow_flags(t), false);
+					   tracer_cow_flags(t, false), false);
 	mutex_unlock(&t->seal_mutex);
 	if (ret)
 		pr_warn("bsnap%u: CoW header update after growth failed: %d\n",
@@ -161,9 +161,7 @@ int tracer_cow_usable(struct bsnap_cow_usable *arg)
 				   &arg->added_bytes);
 	if (!ret)
 		ret = cow_store_write_meta(t->store, t->cbt,
-					   tracer_cow_flags(t) |
-					   (t->sealed ? BSNAP_COW_CLEAN : 0),
-					   false);
+					   tracer_cow_flags(t, t->sealed), false);
 	mutex_unlock(&t->seal_mutex);
 	memalloc_noio_restore(noio);
 	kvfree(ranges);

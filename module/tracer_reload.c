@@ -162,6 +162,16 @@ static void reload_start(struct tracer *t, bool snapshot)
 		tracer_break_chain(t, ret);
 		return;
 	}
+	if (cs->recovered)
+		pr_info("bsnap%u: the CoW file was in use at a crash or power loss: the chain goes on, and the next incremental holds every block of the regions written then\n",
+			t->minor);
+	/* Before the header is written "in use" again (attach, unseal). */
+	ret = tracer_start_intent(t, cs, t->cbt, !snapshot);
+	if (ret) {
+		pr_err("bsnap%u: cannot keep the CoW file's write intent (%d)\n",
+		       t->minor, ret);
+		tracer_break_chain(t, ret);
+	}
 	if (!tracer_attach_sealed(t, cs) && snapshot) {
 		/* Recorded, so the chain holds; but nothing was copied. */
 		pr_err("bsnap%u: the device was written before its CoW file was found: the snapshot is lost\n",

@@ -35,12 +35,44 @@ static void tracer_unseal_work(struct work_struct *work)
 	tracer_unseal(container_of(work, struct tracer, unseal_work));
 }
 
+/*
+ * A broken chain on disk: whatever the header said (clean, or in use with
+ * write intent), reload must now refuse the file.
+ */
+void tracer_write_broken(struct tracer *t)
+{
+	int ret = 0;
+
+	/* The fs mutex keeps t->store from being switched (a transition). */
+	mutex_lock(&bsnap_fs_mutex);
+	mutex_lock(&t->seal_mutex);
+	if (t->store)
+		ret = cow_store_write_meta(t->store, t->cbt,
+					   tracer_cow_flags(t, false), false);
+	mutex_unlock(&t->seal_mutex);
+	mutex_unlock(&bsnap_fs_mutex);
+	if (ret)
+		pr_err("bsnap%u: cannot mark the CoW file broken (%d)\n",
+		       t->minor, ret);
+}
+
+static void tracer_broken_work(struct work_struct *work)
+{
+	tracer_write_broken(container_of(work, struct tracer, broken_work));
+}
+
 void tracer_seal_init(struct tracer *t)
 {
 	spin_lock_init(&t->seal_lock);
 	bio_list_init(&t->sealed_bios);
 	INIT_WORK(&t->unseal_work, tracer_unseal_work);
+	INIT_WORK(&t->broken_work, tracer_broken_work);
 	mutex_init(&t->seal_mutex);
+}
+
+void tracer_write_broken_async(struct tracer *t)
+{
+	queue_work(seal_wq, &t->broken_work);
 }
 
 static void tracer_set_sealed(struct tracer *t, bool sealed,
@@ -76,7 +108,7 @@ int tracer_seal(struct tracer *t)
 	ret = cow_store_probe(t->store);
 	if (!ret)
 		ret = cow_store_sync(t->store, t->cbt,
-				     tracer_cow_flags(t) | BSNAP_COW_CLEAN);
+				     tracer_cow_flags(t, true));
 	mutex_unlock(&t->seal_mutex);
 	if (ret) {
 		pr_err("bsnap%u: cannot write the CoW file's metadata (%d)\n",
@@ -98,7 +130,7 @@ void tracer_unseal(struct tracer *t)
 		/* No store yet: reload is still looking for the file. */
 		if (t->store)
 			ret = cow_store_write_meta(t->store, t->cbt,
-						   tracer_cow_flags(t), false);
+						   tracer_cow_flags(t, false), false);
 		tracer_set_sealed(t, false, &held);
 	}
 	mutex_unlock(&t->seal_mutex);
@@ -126,7 +158,7 @@ bool tracer_attach_sealed(struct tracer *t, struct cow_store *store)
 	mutex_lock(&t->seal_mutex);
 	sealed = READ_ONCE(t->sealed);
 	if (!sealed)
-		ret = cow_store_write_meta(store, t->cbt, tracer_cow_flags(t),
+		ret = cow_store_write_meta(store, t->cbt, tracer_cow_flags(t, false),
 					   false);
 	mutex_unlock(&t->seal_mutex);
 	if (ret)
@@ -151,6 +183,7 @@ void tracer_seal_stop(struct tracer *t)
 	if (held)
 		tracer_unseal(t);
 	cancel_work_sync(&t->unseal_work);
+	flush_work(&t->broken_work);
 }
 
 int bsnap_seal_init(void)

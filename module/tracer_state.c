@@ -30,6 +30,7 @@
 
 void tracer_free(struct tracer *t)
 {
+	cancel_work_sync(&t->broken_work);
 	if (t->cbt)
 		cbt_map_destroy(t->cbt);
 	if (t->bdev_ref.bdev)
@@ -44,11 +45,18 @@ void tracer_free(struct tracer *t)
  * A failed snapshot's index lacks the copies it could not make, while its
  * change map still names every change: only the map may be trusted.
  */
-u32 tracer_cow_flags(const struct tracer *t)
+u32 tracer_cow_flags(const struct tracer *t, bool clean)
 {
-	if (t->mode == TRACER_SNAPSHOT && !tracer_error(t))
-		return 0;
-	return BSNAP_COW_INDEX_ONLY;
+	u32 flags = 0;
+
+	if (t->mode != TRACER_SNAPSHOT || tracer_error(t))
+		flags |= BSNAP_COW_INDEX_ONLY;
+	if (clean)
+		return flags | BSNAP_COW_CLEAN;
+	/* A reload must never continue a chain that has a gap. */
+	if (t->chain_broken)
+		flags |= BSNAP_COW_BROKEN;
+	return flags;
 }
 
 /*
@@ -63,6 +71,8 @@ static void tracer_teardown(struct tracer *t, bool remove_cow)
 	tracer_unpublish(t);
 	bsnap_hook_sync();
 	tracer_seal_stop(t);
+	if (t->store)
+		cow_store_intent_drain(t->store);
 	if (t->pipe) {
 		cow_pipeline_fail(t->pipe); /* release held writes, no copies */
 		cow_pipeline_destroy(t->pipe);
@@ -140,7 +150,10 @@ static int snap_parts_create(struct tracer *t, const char *cow_path,
 		sp->store = NULL;
 		goto err;
 	}
-	ret = cow_store_write_meta(sp->store, sp->cbt, 0, false);
+	/* Write intent before the first header that may say "in use". */
+	ret = tracer_start_intent(t, sp->store, sp->cbt, false);
+	if (!ret)
+		ret = cow_store_write_meta(sp->store, sp->cbt, 0, false);
 	if (ret)
 		goto err;
 	sp->pipe = tracer_pipeline_create(t, sp->cbt, sp->store);
@@ -392,11 +405,18 @@ static int finish_transition(struct snap_member *m)
 	 * Both CoW files differ between the two images without any traced
 	 * write: the old one was written directly, the new one reads as zeros.
 	 */
-	cow_store_mark_blocks(m->old_store, m->old_cbt);
-	cow_store_mark_blocks(t->store, m->old_cbt);
-	ret = cow_store_write_meta(m->old_store, m->old_cbt,
-				   BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY |
-				   BSNAP_COW_SUPERSEDED, true);
+	ret = cow_store_mark_blocks(m->old_store, m->old_cbt) ?:
+	      cow_store_mark_blocks(t->store, m->old_cbt);
+	if (!ret)
+		ret = cow_store_write_meta(m->old_store, m->old_cbt,
+					   BSNAP_COW_CLEAN |
+					   BSNAP_COW_INDEX_ONLY |
+					   BSNAP_COW_SUPERSEDED, true);
+	else if (cow_store_write_meta(m->old_store, m->old_cbt,
+				      BSNAP_COW_BROKEN | BSNAP_COW_INDEX_ONLY |
+				      BSNAP_COW_SUPERSEDED, false))
+		pr_err("bsnap%u: cannot mark the previous CoW file broken\n",
+		       t->minor);
 	if (ret)
 		pr_err("bsnap%u: cannot write the previous CoW file's change map (%d): take a full backup\n",
 		       t->minor, ret);
@@ -461,10 +481,11 @@ int tracer_transition_incremental(unsigned int minor)
 	cow_pipeline_fail(pipe); /* release held writes without copying */
 	cow_pipeline_destroy(pipe);
 	cow_store_drop_data(t->store);
+	/* Every write now sets its change bit first: intent bits may clear. */
+	cow_store_intent_cleaning(t->store, true);
 	tracer_set_state(t, TRACER_INCREMENTAL, t->cond, NULL);
 	ret = cow_store_write_meta(t->store, t->cbt,
-				   BSNAP_COW_INDEX_ONLY |
-				   (t->sealed ? BSNAP_COW_CLEAN : 0), false);
+				   tracer_cow_flags(t, t->sealed), false);
 	mutex_unlock(&t->seal_mutex);
 	mutex_unlock(&bsnap_fs_mutex);
 	if (ret)
@@ -510,8 +531,13 @@ int tracer_destroy(unsigned int minor)
 		return -ENOENT;
 	pr_info("bsnap%u: destroyed\n", minor);
 	tracer_event(t, BSNAP_EVENT_DESTROYED);
-	/* A CoW file left behind says "not clean": no reload trusts it. */
+	/*
+	 * A CoW file left behind says BROKEN: no reload trusts it (not clean
+	 * alone would be a crash's, which write intent lets a reload go on).
+	 */
+	t->chain_broken = true;
 	tracer_unseal(t);
+	tracer_write_broken(t);
 	tracer_teardown(t, true);
 	return 0;
 }

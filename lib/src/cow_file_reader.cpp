@@ -12,6 +12,7 @@
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 // The CoW format codec, shared with the module (module/format/).
 #include <cow_codec.h>
@@ -65,11 +66,12 @@ cow_problem problem_of(bsnap_cow_fault_kind kind) {
 }
 
 // Decodes and checks the header with the codec; file_bytes: the file's size.
+// layout: if not null, the file's layout.
 bsnap_cow_info decode_info(std::span<const std::byte> bytes, std::uint64_t file_bytes,
-                           const std::string& name) {
+                           const std::string& name, bsnap_cow_layout* layout = nullptr) {
     bsnap_cow_info info;
     bsnap_cow_fault why;
-    if (bsnap_cow_info_read(bytes.data(), bytes.size(), file_bytes, &info, nullptr, &why))
+    if (bsnap_cow_info_read(bytes.data(), bytes.size(), file_bytes, &info, layout, &why))
         refuse(why, name);
     return info;
 }
@@ -97,6 +99,9 @@ cow_header header_of(const bsnap_cow_info& info) {
     h.bitmap_crc = info.bitmap_crc;
     h.grown_off = info.grown_off;
     h.data_blocks = info.data_blocks;
+    h.intent_off = info.intent_off;
+    h.intent_len = info.intent_len;
+    h.intent_shift = info.intent_shift;
     return h;
 }
 
@@ -236,6 +241,62 @@ std::uint64_t find_bit(const std::uint8_t* bits, std::uint64_t nr_bits, std::uin
     return nr_bits;
 }
 
+// Reads [offset, offset + len) of the file: a region of a checked header,
+// so inside the file and no larger than it. what: the region's name.
+std::vector<std::uint8_t> read_region(uncached_file& file, std::uint64_t offset, std::uint64_t len,
+                                      const std::string& what, const std::string& name) {
+    std::vector<std::uint8_t> bytes(len);
+    std::size_t got = file.read(offset, std::as_writable_bytes(std::span(bytes)));
+    if (got != len) // the file shrank under us
+        refuse(cow_problem::truncated, name,
+               "truncated: " + what + " ends at " + num(offset + len) + ", file is " +
+                   num(offset + got) + " bytes");
+    return bytes;
+}
+
+// True if a bit of bitmap at or past bit nr_bits is set.
+bool bits_past(std::span<const std::uint8_t> bitmap, std::uint64_t nr_bits) {
+    std::uint64_t byte = nr_bits / 8;
+    if (byte >= bitmap.size())
+        return false;
+    if (nr_bits % 8 && (bitmap[byte++] >> (nr_bits % 8)) != 0)
+        return true;
+    return std::any_of(bitmap.begin() + static_cast<std::ptrdiff_t>(byte), bitmap.end(),
+                       [](std::uint8_t b) { return b != 0; });
+}
+
+// Sets bits [first, end) of bitmap.
+void set_bits(std::span<std::uint8_t> bitmap, std::uint64_t first, std::uint64_t end) {
+    for (; first < end && first % 8; ++first)
+        bitmap[first / 8] |= static_cast<std::uint8_t>(1u << (first % 8));
+    std::uint64_t whole_end = std::max(first, end / 8 * 8);
+    std::fill(bitmap.begin() + static_cast<std::ptrdiff_t>(first / 8),
+              bitmap.begin() + static_cast<std::ptrdiff_t>(whole_end / 8), std::uint8_t{0xff});
+    for (first = whole_end; first < end; ++first)
+        bitmap[first / 8] |= static_cast<std::uint8_t>(1u << (first % 8));
+}
+
+// Sets in bitmap (the change record of layout's device) every block of each
+// region set in the file's write-intent bitmap; returns the regions set.
+std::uint64_t add_intent_regions(std::span<std::uint8_t> bitmap, uncached_file& file,
+                                 const bsnap_cow_layout& layout, const std::string& name) {
+    std::vector<std::uint8_t> intent =
+        read_region(file, layout.intent_off, layout.intent_len, "write-intent bitmap", name);
+    if (bits_past(intent, layout.nr_regions))
+        refuse(cow_problem::bad_bitmap, name,
+               "write-intent bitmap has bits set past the last region (" +
+                   num(layout.nr_regions - 1) + ")");
+    std::uint64_t regions = 0;
+    for (const block_run& run : block_runs(intent, layout.nr_regions)) {
+        std::uint64_t first, unused, end;
+        bsnap_cow_region_blocks(&layout, run.first, &first, &unused);
+        bsnap_cow_region_blocks(&layout, run.end() - 1, &unused, &end);
+        set_bits(bitmap, first, end);
+        regions += run.count;
+    }
+    return regions;
+}
+
 } // namespace
 
 cow_header decode_cow_header(std::span<const std::byte> bytes, std::uint64_t file_bytes,
@@ -283,40 +344,54 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
     std::vector<std::byte> header(BSNAP_COW_HEADER_SIZE);
     header.resize(file.read(0, header));
     // The codec bounds every region by file_size, and file_size by the
-    // file's size: bitmap_len below is safe to allocate.
-    const bsnap_cow_info info = decode_info(header, file.size(), name);
+    // file's size: bitmap_len and intent_len below are safe to allocate.
+    bsnap_cow_layout layout;
+    const bsnap_cow_info info = decode_info(header, file.size(), name, &layout);
     header_ = header_of(info);
     const cow_header& h = header_;
-    std::uint64_t bitmap_end = h.bitmap_off + h.bitmap_len;
 
-    if (!(h.flags & BSNAP_COW_CLEAN))
+    // Whatever else it says: BROKEN is sticky, the chain has a gap.
+    if (h.flags & BSNAP_COW_BROKEN)
+        refuse(cow_problem::broken, name,
+               "broken chain (a change may be missing): take a full backup");
+    recovered_ = bsnap_cow_intent_recoverable(&info);
+    if (!(h.flags & BSNAP_COW_CLEAN) && !recovered_)
         refuse(cow_problem::not_clean, name,
                "not clean (not closed properly: its change bitmap may be incomplete)");
 
     // The whole region (bitmap_crc covers it), then only the bytes that
     // hold the nr_blocks bits; the rest is padding.
-    bitmap_.resize(h.bitmap_len);
-    std::size_t got = file.read(h.bitmap_off, std::as_writable_bytes(std::span(bitmap_)));
-    if (got != h.bitmap_len) // the file shrank under us
-        refuse(cow_problem::truncated, name,
-               "truncated: bitmap ends at " + num(bitmap_end) + ", file is " +
-                   num(h.bitmap_off + got) + " bytes");
-    buffered_ = file.buffered();
-    bsnap_cow_fault bitmap_fault;
-    bool bitmap_intact = bsnap_cow_bitmap_check(&info, bitmap_.data(), &bitmap_fault) == 0;
-    bitmap_.resize(div_round_up(h.nr_blocks, 8));
-
-    if (h.nr_blocks % 8 && (bitmap_.back() >> (h.nr_blocks % 8)) != 0)
+    bitmap_ = read_region(file, h.bitmap_off, h.bitmap_len, "bitmap", name);
+    const std::size_t bitmap_bytes = div_round_up(h.nr_blocks, 8);
+    // No crc covers the padding of a recovered file's bitmap: check it all.
+    std::span<const std::uint8_t> checked(bitmap_.data(),
+                                          recovered_ ? bitmap_.size() : bitmap_bytes);
+    if (bits_past(checked, h.nr_blocks))
         refuse(cow_problem::bad_bitmap, name,
                "bitmap has bits set past the last block (" + num(h.nr_blocks - 1) + ")");
-    std::uint64_t set = count_set_bits(bitmap_, h.nr_blocks);
-    if (set != h.changed_blocks)
-        refuse(cow_problem::bad_bitmap, name,
-               "bitmap has " + num(set) + " changed blocks, header says " + num(h.changed_blocks));
-    // Catches what the count cannot: a bit moved, a block of the region
-    // written elsewhere or lost.
-    if (!bitmap_intact)
-        refuse(bitmap_fault, name);
+
+    if (recovered_) {
+        // Neither bitmap_crc nor changed_blocks describe a bitmap written
+        // while in use: the write intent covers what it may lack.
+        bitmap_.resize(bitmap_bytes);
+        intent_regions_ = add_intent_regions(bitmap_, file, layout, name);
+        changed_blocks_ = count_set_bits(bitmap_, h.nr_blocks);
+    } else {
+        bsnap_cow_fault bitmap_fault;
+        bool bitmap_intact = bsnap_cow_bitmap_check(&info, bitmap_.data(), &bitmap_fault) == 0;
+        bitmap_.resize(bitmap_bytes);
+        std::uint64_t set = count_set_bits(bitmap_, h.nr_blocks);
+        if (set != h.changed_blocks)
+            refuse(cow_problem::bad_bitmap, name,
+                   "bitmap has " + num(set) + " changed blocks, header says " +
+                       num(h.changed_blocks));
+        // Catches what the count cannot: a bit moved, a block of the region
+        // written elsewhere or lost.
+        if (!bitmap_intact)
+            refuse(bitmap_fault, name);
+        changed_blocks_ = h.changed_blocks;
+    }
+    buffered_ = file.buffered();
 }
 
 cow_header read_cow_header(const std::filesystem::path& path) {
@@ -328,7 +403,17 @@ cow_header read_cow_header(const std::filesystem::path& path) {
 }
 
 bool cow_file_reader::changed(std::uint64_t block) const {
-    return block < header_.nr_blocks && (bitmap_[block / 8] >> (block % 8) & 1);
+    return block < header_.nr_blocks && block / 8 < bitmap_.size() &&
+           (bitmap_[block / 8] >> (block % 8) & 1);
+}
+
+std::uint64_t cow_file_reader::region_bytes() const {
+    return header_.intent_shift ? std::uint64_t{1} << header_.intent_shift : 0;
+}
+
+std::vector<std::uint8_t> cow_file_reader::take_bitmap() && {
+    changed_blocks_ = 0;
+    return std::exchange(bitmap_, {});
 }
 
 } // namespace bsnap

@@ -150,7 +150,15 @@ std::optional<device_info> device_using_cow_file(const std::string& path,
 std::string in_use_refusal(const std::string& path, const device_info& d) {
     return "CoW file " + path + " is in use by " + minor_text(d.minor) + " (" + d.bdev_path +
            "): run transition-to-snapshot " + std::to_string(d.minor) +
-           " first; update-img reads the CoW file of the previous snapshot";
+           " first; then it holds the changes up to the new snapshot";
+}
+
+void refuse_cow_file_in_use(const std::string& path) {
+    std::optional<std::vector<device_info>> devices = traced_devices();
+    if (!devices)
+        return;
+    if (std::optional<device_info> user = device_using_cow_file(path, *devices))
+        throw errno_error(EBUSY, in_use_refusal(path, *user));
 }
 
 std::optional<std::vector<device_info>> traced_devices() {

@@ -10,6 +10,8 @@
 /* The version 2 header is a prefix of the version 3 one. */
 static_assert(offsetof(struct bsnap_cow_header, grown_off) ==
 	      BSNAP_COW_HEADER_V2_BYTES, "version 3 appends to version 2");
+static_assert(offsetof(struct bsnap_cow_header, intent_off) ==
+	      BSNAP_COW_HEADER_V3_BYTES, "version 4 appends to version 3");
 static_assert(sizeof(struct bsnap_cow_header) <= BSNAP_COW_HEADER_SIZE,
 	      "the header fits its block");
 static_assert(sizeof(struct bsnap_cow_range_disk) == 16, "16-byte ranges");
@@ -45,7 +47,18 @@ int bsnap_cow_layout_init(struct bsnap_cow_layout *l, u32 version,
 						  3));
 	l->ranges_base = l->valid_off + l->valid_len;
 	l->ranges_len = version >= 3 ? BSNAP_COW_RANGES_BYTES / 2 : 0;
-	l->index_off = l->ranges_base + 2 * l->ranges_len;
+	l->intent_off = l->ranges_base + 2 * l->ranges_len;
+	if (version >= 4) {
+		l->intent_shift = BSNAP_COW_INTENT_SHIFT_MIN;
+		while (cow_div_up(l->nr_blocks,
+				  l->intent_shift - BSNAP_COW_BLOCK_SHIFT) >
+		       BSNAP_COW_INTENT_REGIONS_MAX)
+			l->intent_shift++;
+		l->nr_regions = cow_div_up(l->nr_blocks, l->intent_shift -
+						       BSNAP_COW_BLOCK_SHIFT);
+		l->intent_len = cow_round_block(cow_div_up(l->nr_regions, 3));
+	}
+	l->index_off = l->intent_off + l->intent_len;
 	l->index_len = cow_round_block(l->nr_blocks * 8);
 	l->data_off = l->index_off + l->index_len;
 	return 0;
@@ -72,12 +85,18 @@ void bsnap_cow_info_init(struct bsnap_cow_info *h,
 	h->grown_off = file_size;
 	h->ranges_off = l->ranges_base;
 	h->ranges_len = l->ranges_len;
+	h->intent_off = l->intent_off;
+	h->intent_len = l->intent_len;
+	h->intent_shift = l->intent_shift;
 }
 
 size_t bsnap_cow_header_bytes(u32 version)
 {
-	return version == 2 ? BSNAP_COW_HEADER_V2_BYTES :
-			      sizeof(struct bsnap_cow_header);
+	if (version == 2)
+		return BSNAP_COW_HEADER_V2_BYTES;
+	if (version == 3)
+		return BSNAP_COW_HEADER_V3_BYTES;
+	return sizeof(struct bsnap_cow_header);
 }
 
 u32 bsnap_cow_header_crc(const struct bsnap_cow_header *disk, u32 version)
@@ -125,6 +144,12 @@ void bsnap_cow_info_to_disk(const struct bsnap_cow_info *h,
 		disk->ranges_len = cpu_to_le64(h->ranges_len);
 		disk->nr_ranges = cpu_to_le32(h->nr_ranges);
 		disk->ranges_crc = cpu_to_le32(h->ranges_crc);
+	}
+	if (h->version >= 4) {
+		disk->intent_off = cpu_to_le64(h->intent_off);
+		disk->intent_len = cpu_to_le64(h->intent_len);
+		disk->intent_shift = cpu_to_le32(h->intent_shift);
+		disk->intent_reserved = cpu_to_le32(h->intent_reserved);
 	}
 	disk->crc = cpu_to_le32(bsnap_cow_header_crc(disk, h->version));
 }
@@ -235,6 +260,12 @@ int bsnap_cow_info_from_disk(const void *buf, size_t len,
 	h->ranges_len = le64_to_cpu(d->ranges_len);
 	h->nr_ranges = le32_to_cpu(d->nr_ranges);
 	h->ranges_crc = le32_to_cpu(d->ranges_crc);
+	if (version == 3)
+		return 0;
+	h->intent_off = le64_to_cpu(d->intent_off);
+	h->intent_len = le64_to_cpu(d->intent_len);
+	h->intent_shift = le32_to_cpu(d->intent_shift);
+	h->intent_reserved = le32_to_cpu(d->intent_reserved);
 	return 0;
 }
 
@@ -268,6 +299,20 @@ static int cow_check_layout(const struct bsnap_cow_info *h,
 		if (h->nr_ranges > bsnap_cow_ranges_max(l))
 			return cow_field(why, "nr_ranges", "at most",
 					 h->nr_ranges, bsnap_cow_ranges_max(l));
+	}
+	if (h->version >= 4) {
+		if (h->intent_off != l->intent_off)
+			return cow_field(why, "intent_off", expected,
+					 h->intent_off, l->intent_off);
+		if (h->intent_len != l->intent_len)
+			return cow_field(why, "intent_len", expected,
+					 h->intent_len, l->intent_len);
+		if (h->intent_shift != l->intent_shift)
+			return cow_field(why, "intent_shift", expected,
+					 h->intent_shift, l->intent_shift);
+		if (h->intent_reserved)
+			return cow_field(why, "intent_reserved", expected,
+					 h->intent_reserved, 0);
 	}
 	if (h->index_off != l->index_off)
 		return cow_field(why, "index_off", expected, h->index_off,

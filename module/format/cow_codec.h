@@ -17,7 +17,12 @@
  *      file_size is at most the real size of the file;
  *   4. read the bitmap (bitmap_len bytes): bsnap_cow_bitmap_check();
  *   5. (version 3) read bsnap_cow_ranges_bytes(nr_ranges) at ranges_off:
- *      bsnap_cow_ranges_check().
+ *      bsnap_cow_ranges_check();
+ *   6. (version 4) a file that is not clean: if
+ *      bsnap_cow_intent_recoverable(), its bitmap_crc is older than its
+ *      bitmap (skip step 4's check) and its changes are the bitmap's plus
+ *      every block of each region set in the intent_len bytes at
+ *      intent_off (bsnap_cow_region_blocks()); else it cannot be trusted.
  * Each step returns 0 or -EBADMSG, and says why in a struct bsnap_cow_fault
  * (bsnap_cow_fault_text() makes it a message).
  *
@@ -43,11 +48,12 @@ extern "C" {
 #define BSNAP_COW_MAX_DEVICE_SECTORS (U64_MAX >> 9)
 /*
  * A version field above this is damage, not a future format (which would
- * number 4, 5, ...): such a file is "damaged", never "upgrade bsnap".
+ * number 5, 6, ...): such a file is "damaged", never "upgrade bsnap".
  */
 #define BSNAP_COW_VERSION_PLAUSIBLE 255u
-#define BSNAP_COW_KNOWN_FLAGS \
-	(BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY | BSNAP_COW_SUPERSEDED)
+#define BSNAP_COW_KNOWN_FLAGS                                        \
+	(BSNAP_COW_CLEAN | BSNAP_COW_INDEX_ONLY | BSNAP_COW_SUPERSEDED | \
+	 BSNAP_COW_BROKEN)
 
 /*
  * Where a version's regions lie for a device of device_sectors: byte
@@ -62,6 +68,10 @@ struct bsnap_cow_layout {
 	u64 valid_off, valid_len;
 	/* version 3: two copies of ranges_len bytes from ranges_base; 0 in v2 */
 	u64 ranges_base, ranges_len;
+	/* version 4: the write-intent bitmap; 0 before */
+	u64 intent_off, intent_len;
+	u32 intent_shift;	/* log2 of a region's bytes */
+	u64 nr_regions;
 	u64 index_off, index_len;
 	u64 data_off;
 };
@@ -96,6 +106,9 @@ struct bsnap_cow_info {
 	u64 ranges_off, ranges_len;
 	u32 nr_ranges;
 	u32 ranges_crc;
+	u64 intent_off, intent_len;
+	u32 intent_shift;
+	u32 intent_reserved;	/* must be 0 */
 };
 
 /* Why the codec refused something. */
@@ -220,6 +233,38 @@ int bsnap_cow_info_read(const void *buf, size_t len, u64 file_bytes,
 /* The bitmap_len bytes of a checked header's bitmap match its bitmap_crc. */
 int bsnap_cow_bitmap_check(const struct bsnap_cow_info *h, const void *bitmap,
 			   struct bsnap_cow_fault *why);
+
+/*
+ * The file's change record is a superset of the device's changes though it
+ * is not clean: a version 4 file written not clean by a module that kept
+ * its write intent (a crash while the device was in use), without BROKEN.
+ * Its changes are the bitmap's blocks plus every block of each region set
+ * in the write-intent bitmap (bsnap_cow_region_blocks()).
+ */
+static inline int bsnap_cow_intent_recoverable(const struct bsnap_cow_info *h)
+{
+	return h->version >= 4 && !(h->flags & BSNAP_COW_CLEAN) &&
+	       !(h->flags & BSNAP_COW_BROKEN);
+}
+
+/* Blocks [*@first, *@end) of write-intent region @region of layout @l. */
+static inline void bsnap_cow_region_blocks(const struct bsnap_cow_layout *l,
+					   u64 region, u64 *first, u64 *end)
+{
+	unsigned int shift = l->intent_shift - BSNAP_COW_BLOCK_SHIFT;
+
+	*first = region << shift;
+	*end = (region + 1) << shift;
+	if (*end > l->nr_blocks)
+		*end = l->nr_blocks;
+}
+
+/* The write-intent region of block @block. */
+static inline u64 bsnap_cow_block_region(const struct bsnap_cow_layout *l,
+					 u64 block)
+{
+	return block >> (l->intent_shift - BSNAP_COW_BLOCK_SHIFT);
+}
 
 /* File offset of data slot @slot (>= 1). */
 static inline u64 bsnap_cow_slot_off(const struct bsnap_cow_layout *l,

@@ -69,9 +69,9 @@ static int cow(const char *path, int with_runs)
 	if (ret < 0)
 		return ret;
 	bsnap_cow_file_get_info(f, &h);
-	printf("version=%u seqid=%" PRIu64 " clean=%d superseded=%d block_size=%u"
+	printf("version=%u seqid=%" PRIu64 " clean=%d recovered=%u superseded=%d block_size=%u"
 	       " nr_blocks=%" PRIu64 " changed_blocks=%" PRIu64 " uuid=",
-	       h.version, h.seqid, !!(h.flags & BSNAP_COW_CLEAN),
+	       h.version, h.seqid, !!(h.flags & BSNAP_COW_CLEAN), h.recovered,
 	       !!(h.flags & BSNAP_COW_SUPERSEDED), h.block_size, h.nr_blocks,
 	       h.changed_blocks);
 	print_uuid(h.uuid);

@@ -207,7 +207,75 @@ TEST_CASE("the codec lays out a CoW file as the module always has", "[codec]") {
     CHECK(bsnap_cow_layout_init(&l, 3, 0) == -EINVAL);
     CHECK(bsnap_cow_layout_init(&l, 3, BSNAP_COW_MAX_DEVICE_SECTORS + 1) == -EINVAL);
     CHECK(bsnap_cow_layout_init(&l, 1, device_sectors) == -EINVAL);
-    CHECK(bsnap_cow_layout_init(&l, 4, device_sectors) == -EINVAL);
+    CHECK(bsnap_cow_layout_init(&l, 5, device_sectors) == -EINVAL);
+}
+
+TEST_CASE("version 4 puts the write-intent bitmap between the tables and the index",
+          "[codec]") {
+    // 131 blocks: one 4 MiB region, one block of intent bitmap.
+    bsnap_cow_layout v3 = layout_of(3), v4 = layout_of(4);
+    CHECK(v3.intent_len == 0);
+    CHECK(v3.intent_shift == 0);
+    CHECK(v4.ranges_base == v3.ranges_base);
+    CHECK(v4.intent_off == v3.index_off);
+    CHECK(v4.intent_shift == 22);
+    CHECK(v4.nr_regions == 1);
+    CHECK(v4.intent_len == 4096);
+    CHECK(v4.index_off == v4.intent_off + 4096);
+    CHECK(v4.data_off == v3.data_off + 4096);
+
+    // 1 TiB: 2^18 regions of 4 MiB, 32 KiB of bits.
+    bsnap_cow_layout tib = layout_of(4, (1ULL << 40) / 512);
+    CHECK(tib.intent_shift == 22);
+    CHECK(tib.nr_regions == 1ULL << 18);
+    CHECK(tib.intent_len == 32 * KiB);
+    // 8 TiB is the most 4 MiB regions cover (2^21); one more block doubles them.
+    CHECK(layout_of(4, (8ULL << 40) / 512).intent_shift == 22);
+    bsnap_cow_layout over = layout_of(4, (8ULL << 40) / 512 + 8);
+    CHECK(over.intent_shift == 23);
+    CHECK(over.nr_regions == (1ULL << 20) + 1);
+    // 100 TiB: 64 MiB regions, at most 256 KiB of bits whatever the size.
+    bsnap_cow_layout big = layout_of(4, (100ULL << 40) / 512);
+    CHECK(big.intent_shift == 26);
+    CHECK(big.nr_regions == 1600 * 1024);
+    CHECK(big.intent_len == 200 * KiB);
+    bsnap_cow_layout max = layout_of(4, BSNAP_COW_MAX_DEVICE_SECTORS);
+    CHECK(max.nr_regions <= BSNAP_COW_INTENT_REGIONS_MAX);
+    CHECK(max.intent_len <= 256 * KiB);
+    CHECK(max.intent_off < max.index_off);
+    CHECK(max.data_off < 1ULL << 60);
+
+    // Regions to blocks and back; the last region ends with the device.
+    std::uint64_t first = 0, end = 0;
+    bsnap_cow_region_blocks(&v4, 0, &first, &end);
+    CHECK(first == 0);
+    CHECK(end == 131);
+    bsnap_cow_region_blocks(&over, 1, &first, &end);
+    CHECK(first == 2048);
+    CHECK(end == 4096);
+    bsnap_cow_region_blocks(&over, over.nr_regions - 1, &first, &end);
+    CHECK(end == over.nr_blocks);
+    CHECK(end - first == 1);
+    CHECK(bsnap_cow_block_region(&over, 2047) == 0);
+    CHECK(bsnap_cow_block_region(&over, 2048) == 1);
+    CHECK(bsnap_cow_block_region(&over, over.nr_blocks - 1) == over.nr_regions - 1);
+}
+
+TEST_CASE("only a version 4 file that is neither clean nor broken is recoverable", "[codec]") {
+    bsnap_cow_info h = sample(4);
+    h.flags = 0;
+    CHECK(bsnap_cow_intent_recoverable(&h));
+    h.flags = BSNAP_COW_INDEX_ONLY | BSNAP_COW_SUPERSEDED;
+    CHECK(bsnap_cow_intent_recoverable(&h));
+    h.flags = BSNAP_COW_CLEAN;
+    CHECK_FALSE(bsnap_cow_intent_recoverable(&h));
+    h.flags = BSNAP_COW_BROKEN;
+    CHECK_FALSE(bsnap_cow_intent_recoverable(&h));
+    for (std::uint32_t version : {2u, 3u}) {
+        bsnap_cow_info old = sample(version);
+        old.flags = 0;
+        CHECK_FALSE(bsnap_cow_intent_recoverable(&old));
+    }
 }
 
 TEST_CASE("the codec's CRC is zlib's, and the kernel's formula gives the same", "[codec]") {
@@ -237,9 +305,43 @@ TEST_CASE("the codec encodes a version 3 header byte for byte as bsnap_cow.h say
     CHECK(field(offsetof(bsnap_cow_header, nr_ranges), 4) == 2);
     CHECK(field(offsetof(bsnap_cow_header, ranges_crc), 4) == h.ranges_crc);
     CHECK(field(offsetof(bsnap_cow_header, reserved), 4) == 0);
-    CHECK(sizeof(bsnap_cow_header) == 200);
+    CHECK(BSNAP_COW_HEADER_V3_BYTES == 200);
     CHECK(field(offsetof(bsnap_cow_header, crc), 4) == zlib_header_crc(b, 200));
     CHECK(std::all_of(b.begin() + 200, b.end(), [](unsigned char c) { return c == 0; }));
+}
+
+TEST_CASE("the codec encodes a version 4 header: 224 bytes with the intent fields", "[codec]") {
+    bsnap_cow_info h = sample(4);
+    block b = encode(h);
+    check_fields(b, h);
+    auto field = [&b](std::size_t offset, std::size_t size) { return le_at(b, offset, size); };
+    const bsnap_cow_layout l = layout_of(4);
+    CHECK(offsetof(bsnap_cow_header, intent_off) == 200);
+    CHECK(field(offsetof(bsnap_cow_header, intent_off), 8) == l.intent_off);
+    CHECK(field(offsetof(bsnap_cow_header, intent_len), 8) == 4096);
+    CHECK(field(offsetof(bsnap_cow_header, intent_shift), 4) == 22);
+    CHECK(field(offsetof(bsnap_cow_header, intent_reserved), 4) == 0);
+    CHECK(sizeof(bsnap_cow_header) == 224);
+    CHECK(field(offsetof(bsnap_cow_header, crc), 4) == zlib_header_crc(b, 224));
+    CHECK(std::all_of(b.begin() + 224, b.end(), [](unsigned char c) { return c == 0; }));
+    verdict v = read(b);
+    REQUIRE(v.ret == 0);
+    CHECK(v.info.intent_off == l.intent_off);
+    CHECK(v.info.intent_len == l.intent_len);
+    CHECK(v.info.intent_shift == l.intent_shift);
+    CHECK(v.layout.nr_regions == 1);
+
+    // A version 3 header neither writes nor reads the intent fields.
+    bsnap_cow_info h3 = sample(3);
+    h3.intent_off = 4096;
+    h3.intent_shift = 30;
+    block b3 = encode(h3);
+    CHECK(field(offsetof(bsnap_cow_header, intent_off), 8) == l.intent_off); // b untouched
+    CHECK(le_at(b3, offsetof(bsnap_cow_header, intent_off), 8) == 0);
+    verdict v3 = read(b3);
+    REQUIRE(v3.ret == 0);
+    CHECK(v3.info.intent_off == 0);
+    CHECK(v3.info.intent_shift == 0);
 }
 
 TEST_CASE("the codec encodes a version 2 header: 160 bytes and their crc", "[codec]") {
@@ -255,7 +357,7 @@ TEST_CASE("the codec encodes a version 2 header: 160 bytes and their crc", "[cod
 }
 
 TEST_CASE("a header round-trips through the codec", "[codec]") {
-    for (std::uint32_t version : {2u, 3u}) {
+    for (std::uint32_t version : {2u, 3u, 4u}) {
         INFO("version " << version);
         bsnap_cow_info h = sample(version);
         block b = encode(h);
@@ -272,7 +374,7 @@ TEST_CASE("a header round-trips through the codec", "[codec]") {
         CHECK(v.info.bitmap_crc == h.bitmap_crc);
         CHECK(v.layout.data_off == h.data_off);
         CHECK(v.layout.index_off == h.index_off);
-        if (version == 3) {
+        if (version >= 3) {
             CHECK(v.info.grown_off == h.grown_off);
             CHECK(v.info.data_blocks == 37);
             CHECK(v.info.ranges_off == h.ranges_off);
@@ -301,7 +403,7 @@ TEST_CASE("the codec refuses a short header and a bad magic", "[codec]") {
     verdict v = read(b, UINT64_MAX, sizeof(bsnap_cow_header) - 1);
     CHECK(v.ret == -EBADMSG);
     CHECK(v.why.kind == BSNAP_COW_FAULT_SHORT);
-    CHECK(text_of(v.why) == "truncated: header ends at 4096, file is 199 bytes");
+    CHECK(text_of(v.why) == "truncated: header ends at 4096, file is 223 bytes");
     CHECK(read(b, UINT64_MAX, 0).why.kind == BSNAP_COW_FAULT_SHORT);
 
     for (std::size_t i = 0; i < 8; ++i) {
@@ -321,20 +423,20 @@ TEST_CASE("the codec tells a later format from an earlier one and from damage", 
     auto with_version = [&](std::uint32_t version) {
         // A header written by a build whose format is @version, crc over the
         // whole struct (what a later version at least covers).
-        block b = encode(sample(3));
+        block b = encode(sample(4));
         put_le(b, version_at, 4, version);
         return resealed(b, sizeof(bsnap_cow_header));
     };
 
-    verdict v = read(with_version(4));
+    verdict v = read(with_version(5));
     CHECK(v.ret == -EBADMSG);
     CHECK(v.why.kind == BSNAP_COW_FAULT_VERSION_NEW);
-    CHECK(text_of(v.why) == "format version 4 is newer than this build reads (3)");
+    CHECK(text_of(v.why) == "format version 5 is newer than this build reads (4)");
     CHECK(read(with_version(BSNAP_COW_VERSION_PLAUSIBLE)).why.kind == BSNAP_COW_FAULT_VERSION_NEW);
 
     v = read(with_version(1));
     CHECK(v.why.kind == BSNAP_COW_FAULT_VERSION_OLD);
-    CHECK(text_of(v.why) == "unsupported format version 1 (this build reads 2 to 3)");
+    CHECK(text_of(v.why) == "unsupported format version 1 (this build reads 2 to 4)");
     CHECK(read(with_version(0)).why.kind == BSNAP_COW_FAULT_VERSION_OLD);
 
     // No format will ever number this high: damage, even with a crc to match.
@@ -346,7 +448,7 @@ TEST_CASE("the codec tells a later format from an earlier one and from damage", 
 
 TEST_CASE("a flipped bit of the version field is damage, never a later format", "[codec]") {
     const std::size_t version_at = offsetof(bsnap_cow_header, version);
-    for (std::uint32_t version : {2u, 3u}) {
+    for (std::uint32_t version : {2u, 3u, 4u}) {
         block good = encode(sample(version));
         for (int bit = 0; bit < 32; ++bit) {
             block b = good;
@@ -355,7 +457,7 @@ TEST_CASE("a flipped bit of the version field is damage, never a later format", 
             INFO("version " << version << " read as " << flipped);
             verdict v = read(b);
             CHECK(v.ret == -EBADMSG);
-            if (flipped == 2 || flipped == 3) {
+            if (flipped >= 2 && flipped <= 4) {
                 // A version this build reads: its crc covers other bytes.
                 CHECK(v.why.kind == BSNAP_COW_FAULT_CRC);
             } else {
@@ -371,10 +473,10 @@ TEST_CASE("a flipped bit of the version field is damage, never a later format", 
 }
 
 TEST_CASE("the codec refuses a header whose crc does not match the bytes it covers", "[codec]") {
-    for (std::uint32_t version : {2u, 3u}) {
+    for (std::uint32_t version : {2u, 3u, 4u}) {
         block good = encode(sample(version));
         std::size_t covered = bsnap_cow_header_bytes(version);
-        CHECK(covered == (version == 2 ? 160u : 200u));
+        CHECK(covered == (version == 2 ? 160u : version == 3 ? 200u : 224u));
         // Any byte after magic and version, the crc field included.
         for (std::size_t i = offsetof(bsnap_cow_header, flags); i < covered; ++i) {
             block b = good;
@@ -401,13 +503,14 @@ TEST_CASE("the codec refuses every field that breaks the layout or a bound", "[c
         std::uint32_t version = BSNAP_COW_VERSION;
         bsnap_cow_fault_kind kind = BSNAP_COW_FAULT_FIELD;
     };
-    const bsnap_cow_layout l = layout_of(3);
+    const bsnap_cow_layout l = layout_of(BSNAP_COW_VERSION);
     const std::uint64_t slots = 64; // sample()'s file: data_off + 64 blocks
     const std::vector<refusal> refusals = {
         {"header_size", [](bsnap_cow_info& h) { h.header_size = 512; }},
         {"block_size", [](bsnap_cow_info& h) { h.block_size = 8192; }},
         {"block_size", [](bsnap_cow_info& h) { h.block_size = 0; }},
-        {"flags", [](bsnap_cow_info& h) { h.flags |= 0x8; }, 3, BSNAP_COW_FAULT_FLAGS},
+        {"flags", [](bsnap_cow_info& h) { h.flags |= 0x10; }, 4, BSNAP_COW_FAULT_FLAGS},
+        {"flags", [](bsnap_cow_info& h) { h.flags |= 0x80000000; }, 3, BSNAP_COW_FAULT_FLAGS},
         {"seqid", [](bsnap_cow_info& h) { h.seqid = 0; }},
         {"device_sectors", [](bsnap_cow_info& h) { h.device_sectors = 0; }},
         {"device_sectors",
@@ -443,6 +546,16 @@ TEST_CASE("the codec refuses every field that breaks the layout or a bound", "[c
         {"data_used", [slots](bsnap_cow_info& h) { h.data_used = slots + 1; }},
         {"data_used", [](bsnap_cow_info& h) { h.data_used = UINT64_MAX; }},
         {"data_blocks", [](bsnap_cow_info& h) { h.data_blocks = h.data_used + 1; }},
+        {"intent_off", [](bsnap_cow_info& h) { h.intent_off = 0; }},
+        {"intent_off", [&l](bsnap_cow_info& h) { h.intent_off = l.index_off; }},
+        {"intent_len", [](bsnap_cow_info& h) { h.intent_len = 0; }},
+        {"intent_len", [](bsnap_cow_info& h) { h.intent_len = 2 * GiB; }},
+        {"intent_shift", [](bsnap_cow_info& h) { h.intent_shift = 12; }},
+        {"intent_shift", [](bsnap_cow_info& h) { h.intent_shift = 23; }},
+        {"intent_shift", [](bsnap_cow_info& h) { h.intent_shift = UINT32_MAX; }},
+        {"intent_reserved", [](bsnap_cow_info& h) { h.intent_reserved = 1; }},
+        // Version 3: the index follows the tables.
+        {"index_off", [&l](bsnap_cow_info& h) { h.index_off = l.index_off; }, 3},
         // Version 2: the same layout rules, without the table.
         {"valid_off", [](bsnap_cow_info& h) { h.valid_off = 0; }, 2},
         {"index_off", [&l](bsnap_cow_info& h) { h.index_off = l.index_off; }, 2},
@@ -601,7 +714,7 @@ TEST_CASE("every fault of the codec reads as a message of its own", "[codec]") {
 TEST_CASE("the test writer's files are the module's: real valid_off and ranges_off", "[codec]") {
     temp_directory dir;
     cow_builder cow(device_sectors, {1, 2});
-    bsnap_cow_layout l = layout_of(3);
+    bsnap_cow_layout l = layout_of(BSNAP_COW_VERSION);
     cow.f.grown_off = cow.f.file_size - 8 * 4096;
     cow.ranges = {{htole64(cow.f.grown_off), htole64(4096)}};
     cow.f.ranges_off = l.ranges_base + l.ranges_len;

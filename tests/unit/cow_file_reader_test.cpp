@@ -195,7 +195,7 @@ TEST_CASE("a version 2 CoW file is read: grown_off is its size, data_blocks data
 
 TEST_CASE("a version 3 CoW file is read with grown_off and data_blocks", "[cow]") {
     temp_directory dir;
-    cow_builder cow(device_sectors, {5, 6});
+    cow_builder cow(device_sectors, {5, 6}, 3);
     cow.f.file_size += 32 * 4096; // grown by 32 blocks after the snapshot
     cow.f.grown_off = cow.f.file_size - 32 * 4096;
     cow.f.data_used = 20; // slots [1, 20] spent, some of the grown ones skipped
@@ -276,17 +276,147 @@ TEST_CASE("a truncated CoW file is refused", "[cow]") {
     CHECK(refusal(dir / "cow") == cow_problem::truncated);
 }
 
-TEST_CASE("a CoW file not marked clean is refused", "[cow]") {
+TEST_CASE("a version 2 or 3 CoW file not marked clean is refused", "[cow]") {
+    // Without write intent nothing bounds what such a file may lack.
+    for (std::uint32_t version : {2u, 3u}) {
+        INFO("version " << version);
+        temp_directory dir;
+        cow_builder cow(device_sectors, {1}, version);
+        cow.f.flags = BSNAP_COW_INDEX_ONLY;
+        cow.seal();
+        cow.write(dir / "cow");
+        std::string message;
+        CHECK(refusal(dir / "cow", &message) == cow_problem::not_clean);
+        CHECK(message == "CoW file " + dir / "cow" +
+                             ": not clean (not closed properly: its change bitmap may be "
+                             "incomplete): Bad message");
+    }
+}
+
+namespace {
+
+// 2560 full blocks and a last one of 1 KiB: write-intent regions of 4 MiB
+// (1024 blocks) 0 and 1 whole, region 2 of 512 blocks and the partial one.
+constexpr std::uint64_t regions_sectors = 2560 * 8 + 2;
+constexpr std::uint64_t region_blocks = 1024;
+
+} // namespace
+
+TEST_CASE("a crashed version 4 CoW file's changes are its bitmap and its write-intent regions",
+          "[cow]") {
     temp_directory dir;
-    cow_builder cow(device_sectors, {1});
-    cow.f.flags = BSNAP_COW_INDEX_ONLY;
-    cow.seal();
+    cow_builder cow(regions_sectors, {5, 1500}); // sealed with these two
+    cow.crash();
+    // Pages written while in use: changed_blocks (2) and bitmap_crc are stale.
+    cow.set(7);
+    cow.set_region(2); // the last region, partial
+    cow.write(dir / "cow");
+
+    cow_file_reader reader(dir / "cow");
+    CHECK(reader.recovered());
+    CHECK(reader.version() == 4);
+    CHECK(reader.intent_regions() == 1);
+    CHECK(reader.region_bytes() == 4 * 1024 * 1024);
+    CHECK(reader.header().changed_blocks == 2);
+    CHECK(reader.changed_blocks() == 3 + 513);
+    std::vector<block_run> expected = {{5, 1}, {7, 1}, {1500, 1}, {2 * region_blocks, 513}};
+    CHECK(runs_of(reader.runs()) == expected);
+    CHECK(reader.changed(2560));
+    CHECK_FALSE(reader.changed(2561));
+    CHECK_FALSE(reader.changed(2047));
+    // No bit past the last block: the region is clipped to the device.
+    REQUIRE(reader.bitmap().size() == 321);
+    CHECK(reader.bitmap().back() == 0x01);
+
+    // A whole region between two others not set: exactly its blocks.
+    cow_builder middle(regions_sectors, {});
+    middle.crash();
+    middle.set_region(1);
+    middle.write(dir / "middle");
+    CHECK(runs_of(cow_file_reader(dir / "middle").runs()) ==
+          std::vector<block_run>{{region_blocks, region_blocks}});
+
+    // Whole regions, next to each other and to the bitmap's blocks.
+    cow.set_region(0);
+    cow.set_region(1);
+    cow.write(dir / "cow");
+    cow_file_reader all(dir / "cow");
+    CHECK(all.intent_regions() == 3);
+    CHECK(all.changed_blocks() == 2561);
+    CHECK(runs_of(all.runs()) == std::vector<block_run>{{0, 2561}});
+}
+
+TEST_CASE("a crashed version 4 CoW file with no write intent has only its bitmap's changes",
+          "[cow]") {
+    temp_directory dir;
+    cow_builder cow(regions_sectors, {});
+    cow.crash();
+    cow.set(2560);
+    cow.write(dir / "cow");
+    cow_file_reader reader(dir / "cow");
+    CHECK(reader.recovered());
+    CHECK(reader.intent_regions() == 0);
+    CHECK(reader.changed_blocks() == 1);
+    CHECK(runs_of(reader.runs()) == std::vector<block_run>{{2560, 1}});
+}
+
+TEST_CASE("a clean version 4 CoW file ignores its write-intent bitmap", "[cow]") {
+    // Clean: the bitmap names every change, the intent bits are stale.
+    temp_directory dir;
+    cow_builder cow(regions_sectors, {5});
+    cow.set_region(1);
+    cow.write(dir / "cow");
+    cow_file_reader reader(dir / "cow");
+    CHECK_FALSE(reader.recovered());
+    CHECK(reader.intent_regions() == 0);
+    CHECK(reader.changed_blocks() == 1);
+    CHECK(runs_of(reader.runs()) == std::vector<block_run>{{5, 1}});
+}
+
+TEST_CASE("a BROKEN CoW file is refused: a full backup is needed", "[cow]") {
+    temp_directory dir;
+    cow_builder cow(regions_sectors, {5});
+    cow.crash(true);
+    cow.set_region(0);
     cow.write(dir / "cow");
     std::string message;
-    CHECK(refusal(dir / "cow", &message) == cow_problem::not_clean);
+    CHECK(refusal(dir / "cow", &message) == cow_problem::broken);
     CHECK(message == "CoW file " + dir / "cow" +
-                         ": not clean (not closed properly: its change bitmap may be "
-                         "incomplete): Bad message");
+                         ": broken chain (a change may be missing): take a full backup: "
+                         "Bad message");
+
+    // BROKEN wins even over CLEAN (the module never writes both).
+    cow.f.flags = BSNAP_COW_CLEAN | BSNAP_COW_BROKEN;
+    cow.seal();
+    cow.write(dir / "cow");
+    CHECK(refusal(dir / "cow") == cow_problem::broken);
+}
+
+TEST_CASE("a crashed CoW file with bits past the device's end is refused", "[cow]") {
+    temp_directory dir;
+    // Region 3 of a device of 3 regions.
+    cow_builder intent(regions_sectors, {});
+    intent.crash();
+    intent.set_region(3);
+    intent.write(dir / "cow");
+    std::string message;
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_bitmap);
+    CHECK_THAT(message, Contains("write-intent bitmap has bits set past the last region (2)"));
+
+    // Padding of the intent region, whole bytes past the last region's.
+    cow_builder padding(regions_sectors, {});
+    padding.crash();
+    padding.intent.back() = 0x80;
+    padding.write(dir / "cow");
+    CHECK(refusal(dir / "cow") == cow_problem::bad_bitmap);
+
+    // No crc covers a crashed file's bitmap: its padding is checked whole.
+    cow_builder bitmap(regions_sectors, {});
+    bitmap.crash();
+    bitmap.bitmap.back() = 0x01;
+    bitmap.write(dir / "cow");
+    CHECK(refusal(dir / "cow", &message) == cow_problem::bad_bitmap);
+    CHECK_THAT(message, Contains("bitmap has bits set past the last block (2560)"));
 }
 
 TEST_CASE("a CoW file whose bitmap disagrees with changed_blocks is refused", "[cow]") {

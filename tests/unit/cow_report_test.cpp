@@ -25,8 +25,9 @@ std::string output_of(const std::vector<std::string>& args) {
 }
 
 // 300 blocks; changed: 2, 10-12, 299.
-std::string write_cow(const temp_directory& dir, std::uint32_t flags) {
-    cow_builder cow(300 * 8, {2, 10, 11, 12, 299});
+std::string write_cow(const temp_directory& dir, std::uint32_t flags,
+                      std::uint32_t version = BSNAP_COW_VERSION) {
+    cow_builder cow(300 * 8, {2, 10, 11, 12, 299}, version);
     cow.f.seqid = 7;
     cow.f.flags = flags;
     cow.seal();
@@ -75,9 +76,10 @@ TEST_CASE("cow-info shows the header, also of a file in use", "[cli][cow-report]
     CHECK(j["changed_blocks"] == 5);
 }
 
-TEST_CASE("changed-blocks refuses a file in use with EBADMSG and one reason", "[cli][cow-report]") {
+TEST_CASE("changed-blocks refuses an unclean version 3 file with EBADMSG, one reason",
+          "[cli][cow-report]") {
     temp_directory dir;
-    std::string file = write_cow(dir, 0);
+    std::string file = write_cow(dir, 0, 3);
     try {
         output_of({"changed-blocks", file});
         FAIL("changed-blocks read a file that is not clean");

@@ -64,15 +64,21 @@ inline constexpr bsnap::uuid test_uuid = {0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0x
 // header encoded by the codec, the metadata region [0, index_off) written
 // (zeros, then header, bitmap and usable-space table), the index and data
 // regions left sparse (the module's read as zeros too), 16 blocks of data.
-// Change header fields (host order) or bitmap bytes, then write(); seal()
-// recomputes bitmap_crc, ranges_crc and the header crc, so a test that wants
-// a bad crc changes a field after sealing.
+// Change header fields (host order), bitmap or write-intent bytes, then
+// write(); seal() recomputes bitmap_crc, ranges_crc and the header crc, so a
+// test that wants a bad crc changes a field after sealing.
+//
+// A file the module left at a crash (version 4): crash() makes it not clean
+// (BROKEN too if asked); bits set() or set_region() after it are the pages
+// the module wrote while in use, which neither bitmap_crc nor changed_blocks
+// describe.
 struct cow_builder {
     using fields = bsnap_cow_info;
     bsnap_cow_layout layout{}; // where write() puts the regions, whatever f says
     fields f{};
     std::vector<std::uint8_t> bitmap;         // bitmap_len bytes
     std::vector<bsnap_cow_range_disk> ranges; // the usable-space table (version 3)
+    std::vector<std::uint8_t> intent;         // write-intent bitmap: intent_len bytes (version 4)
     std::uint32_t crc = 0;
     // A version 2 header ends before grown_off: its bytes there are zero
     // unless v2_tail says otherwise (readers must ignore them).
@@ -88,6 +94,7 @@ struct cow_builder {
         f.data_used = 3;
         f.data_blocks = version >= 3 ? 3 : 0;
         bitmap.assign(f.bitmap_len, 0);
+        intent.assign(layout.intent_len, 0);
         for (std::uint64_t b : changed)
             set(b);
         f.changed_blocks = changed.size();
@@ -95,6 +102,22 @@ struct cow_builder {
     }
 
     void set(std::uint64_t block) { bitmap.at(block / 8) |= std::uint8_t(1u << (block % 8)); }
+
+    // Sets write-intent region @region's bit (version 4).
+    void set_region(std::uint64_t region) {
+        intent.at(region / 8) |= std::uint8_t(1u << (region % 8));
+    }
+
+    // Not clean from now on, as a crash leaves the file; BROKEN if @broken.
+    // The header is sealed again; the bitmap's crc stays the last one.
+    void crash(bool broken = false) {
+        f.flags &= ~BSNAP_COW_CLEAN;
+        if (broken)
+            f.flags |= BSNAP_COW_BROKEN;
+        bsnap_cow_header h;
+        bsnap_cow_info_to_disk(&f, &h);
+        crc = le32toh(h.crc);
+    }
 
     // The header block as the codec encodes f, with crc with_crc.
     std::vector<char> header_block(std::uint32_t with_crc) const {
@@ -130,6 +153,9 @@ struct cow_builder {
         std::copy(head.begin(), head.end(), meta.begin());
         std::memcpy(meta.data() + layout.bitmap_off, bitmap.data(),
                     std::min<std::size_t>(bitmap.size(), layout.bitmap_len));
+        if (!intent.empty())
+            std::memcpy(meta.data() + layout.intent_off, intent.data(),
+                        std::min<std::size_t>(intent.size(), layout.intent_len));
         if (layout.ranges_len && !ranges.empty())
             std::memcpy(meta.data() + f.ranges_off, ranges.data(),
                         std::min<std::size_t>(ranges.size() * sizeof ranges[0], layout.ranges_len));

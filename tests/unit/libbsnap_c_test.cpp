@@ -126,10 +126,10 @@ TEST_CASE("libbsnap: an older caller's shorter struct gets only what it knows", 
     CHECK(bsnap_cow_file_get_info(file.get(), &zero) == -EINVAL);
 }
 
-TEST_CASE("libbsnap: a CoW file in use is read header only, its runs refused", "[libbsnap]") {
+TEST_CASE("libbsnap: an unclean version 3 file is read header only", "[libbsnap]") {
     temp_directory dir;
-    cow_builder cow(64 * 8, {3, 4});
-    cow.f.flags = 0; // in use: not clean
+    cow_builder cow(64 * 8, {3, 4}, 3);
+    cow.f.flags = 0; // not closed properly
     cow.seal();
     cow.write(dir / "cow");
     ctx_ptr ctx = new_ctx();
@@ -148,8 +148,29 @@ TEST_CASE("libbsnap: a CoW file in use is read header only, its runs refused", "
     REQUIRE(bsnap_cow_file_get_info(file.get(), &info) == 0);
     CHECK((info.flags & BSNAP_COW_CLEAN) == 0);
     CHECK(info.changed_blocks == 2);
+    CHECK(info.recovered == 0);
     std::uint64_t first, count;
     CHECK(bsnap_cow_file_next_run(file.get(), &first, &count) == -EINVAL);
+}
+
+TEST_CASE("libbsnap: a version 4 file left by a crash gives a superset, and says so",
+          "[libbsnap]") {
+    temp_directory dir;
+    cow_builder cow(64 * 8, {3, 4}, 4);
+    cow.crash();
+    cow.write(dir / "cow");
+    ctx_ptr ctx = new_ctx();
+    bsnap_cow_file* raw = nullptr;
+    REQUIRE(bsnap_cow_file_open(ctx.get(), (dir / "cow").c_str(), 0, &raw) == 0);
+    file_ptr file(raw);
+    bsnap_cow_file_info info{};
+    info.size = sizeof info;
+    REQUIRE(bsnap_cow_file_get_info(file.get(), &info) == 0);
+    CHECK(info.recovered == 1);
+    CHECK((info.flags & BSNAP_COW_CLEAN) == 0);
+    using runs = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+    CHECK(all_runs(file.get()) == runs{{3, 2}});
+    CHECK(info.changed_blocks == 2);
 }
 
 TEST_CASE("libbsnap: refusals are negative errnos with a reason", "[libbsnap]") {
@@ -187,9 +208,10 @@ TEST_CASE("libbsnap: the C program bsnap-example reads a CoW file", "[libbsnap]"
     cow_builder(300 * 8, changed_blocks()).write(dir / "cow");
     auto [out, rc] = run(std::string(BSNAP_EXAMPLE) + " runs " + (dir / "cow"));
     CHECK(rc == 0);
-    CHECK_THAT(out, StartsWith("version=" + std::to_string(BSNAP_COW_VERSION) +
-                               " seqid=1 clean=1 superseded=0 block_size=4096 nr_blocks=300 "
-                               "changed_blocks=141 uuid=10325476-98ba-dcfe-0123-456789abcdef\n"));
+    CHECK_THAT(out,
+               StartsWith("version=" + std::to_string(BSNAP_COW_VERSION) +
+                          " seqid=1 clean=1 recovered=0 superseded=0 block_size=4096 nr_blocks=300 "
+                          "changed_blocks=141 uuid=10325476-98ba-dcfe-0123-456789abcdef\n"));
     CHECK_THAT(out, Contains("\n0 1\n5 3\n64 136\n299 1\n"));
 
     std::tie(out, rc) = run(std::string(BSNAP_EXAMPLE) + " runs " + (dir / "missing"));

@@ -144,6 +144,6 @@ TEST_CASE("update-img: the device whose CoW file it was given", "[refusals]") {
     CHECK_FALSE(device_using_cow_file((dir / "missing").string(), {a, b}));
     CHECK(in_use_refusal("/mnt/c", b) ==
           "CoW file /mnt/c is in use by minor 5 (/dev/vdc): run transition-to-snapshot 5 "
-          "first; update-img reads the CoW file of the previous snapshot");
+          "first; then it holds the changes up to the new snapshot");
     std::filesystem::remove_all(dir);
 }

@@ -129,7 +129,8 @@ TEST_CASE("reload run: every action, failures explained", "[reload]") {
     REQUIRE(outcomes.size() == 2);
     CHECK(outcomes[0].error == EUCLEAN);
     CHECK_THAT(outcomes[0].message, Contains("reload-incremental /dev/vdc1 .bsnap1"));
-    CHECK_THAT(outcomes[0].message, Contains("not closed cleanly"));
+    CHECK_THAT(outcomes[0].message, Contains("cannot say what changed"));
+    CHECK_THAT(outcomes[0].message, Contains("marked broken"));
     CHECK_THAT(outcomes[0].message, Contains("full backup"));
     CHECK(outcomes[1].error == 0);
     CHECK_THAT(outcomes[1].message, Contains("reload-snapshot /dev/vdb2 backup/cow2: reloaded"));
@@ -143,9 +144,122 @@ TEST_CASE("reload run: every action, failures explained", "[reload]") {
     }
 }
 
+namespace {
+
+// The module's answers: EUCLEAN for reload-snapshot of minor 2 (a snapshot
+// in use at a crash), incremental_error for its reload-incremental.
+struct crashed_snapshot {
+    int incremental_error = 0;
+    std::vector<std::string> calls; // "1 incremental", "2 snapshot", "destroy 2", ...
+    std::function<void(unsigned)> on_destroy;
+
+    reload_call call() {
+        return [this](const reload_action& a) {
+            calls.push_back(std::to_string(a.params.minor) +
+                            (a.snapshot ? " snapshot" : " incremental"));
+            if (a.params.minor != 2)
+                return 0;
+            return a.snapshot ? EUCLEAN : incremental_error;
+        };
+    }
+    destroy_call destroy() {
+        return [this](unsigned minor) {
+            calls.push_back("destroy " + std::to_string(minor));
+            if (on_destroy)
+                on_destroy(minor);
+        };
+    }
+};
+
+} // namespace
+
+TEST_CASE("reload run: a snapshot lost in a crash is reloaded incremental", "[reload]") {
+    fixture f;
+    reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+    crashed_snapshot module;
+    auto outcomes = run_reload(plan, module.call(), module.destroy());
+    CHECK(module.calls ==
+          std::vector<std::string>{"1 incremental", "2 snapshot", "destroy 2", "2 incremental"});
+    REQUIRE(outcomes.size() == 2);
+    CHECK(outcomes[0].error == 0);
+    CHECK_FALSE(outcomes[0].snapshot_lost);
+    CHECK(outcomes[1].error == 0);
+    CHECK(outcomes[1].snapshot_lost);
+    CHECK_FALSE(outcomes[1].action.snapshot);
+    CHECK(outcomes[1].action.params.cow == "backup/cow2");
+    CHECK(outcomes[1].action.params.ignore_errors); // the same parameters otherwise
+    CHECK_THAT(outcomes[1].message, Contains("reload-snapshot /dev/vdb2 backup/cow2: refused"));
+    CHECK_THAT(outcomes[1].message, Contains("in use at a crash and is lost"));
+    CHECK_THAT(outcomes[1].message,
+               Contains("reload-incremental /dev/vdb2 backup/cow2: reloaded, unverified"));
+    CHECK_THAT(outcomes[1].message, Contains("give update-img the CoW files"));
+}
+
+TEST_CASE("reload run: a lost snapshot whose chain broke is refused again", "[reload]") {
+    fixture f;
+    reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+    crashed_snapshot module;
+    module.incremental_error = EUCLEAN; // BROKEN: neither reload takes it
+    auto outcomes = run_reload(plan, module.call(), module.destroy());
+    REQUIRE(outcomes.size() == 2);
+    CHECK(outcomes[1].error == EUCLEAN);
+    CHECK_FALSE(outcomes[1].snapshot_lost);
+    CHECK_THAT(outcomes[1].message, Contains("reload-incremental /dev/vdb2 backup/cow2: failed"));
+    CHECK_THAT(outcomes[1].message, Contains("cannot say what changed"));
+    CHECK_THAT(outcomes[1].message, Contains("destroy minor 2"));
+    CHECK_THAT(outcomes[1].message, Contains("full backup"));
+}
+
+TEST_CASE("reload run: when a refused snapshot is not reloaded incremental", "[reload]") {
+    fixture f;
+    reload_plan plan = plan_reload(f.s, reload_scope::all_but_root, f.resolver, {});
+    crashed_snapshot module;
+    SECTION("no destroy given: the refusal is explained") {
+        auto outcomes = run_reload(plan, module.call());
+        CHECK(module.calls == std::vector<std::string>{"1 incremental", "2 snapshot"});
+        CHECK(outcomes[1].error == EUCLEAN);
+        CHECK_THAT(outcomes[1].message, Contains("in use at a crash and is lost (destroy minor 2 "
+                                                 "and reload-incremental its CoW file"));
+    }
+    SECTION("destroy fails") {
+        module.on_destroy = [](unsigned minor) {
+            throw std::system_error(EBUSY, std::generic_category(),
+                                    "minor " + std::to_string(minor));
+        };
+        auto outcomes = run_reload(plan, module.call(), module.destroy());
+        CHECK(module.calls == std::vector<std::string>{"1 incremental", "2 snapshot", "destroy 2"});
+        CHECK(outcomes[1].error == EBUSY);
+        CHECK_FALSE(outcomes[1].snapshot_lost);
+    }
+    SECTION("nothing registered to destroy: reloaded all the same") {
+        module.on_destroy = [](unsigned) {
+            throw std::system_error(ENOENT, std::generic_category(), "minor 2");
+        };
+        auto outcomes = run_reload(plan, module.call(), module.destroy());
+        CHECK(module.calls.back() == "2 incremental");
+        CHECK(outcomes[1].error == 0);
+        CHECK(outcomes[1].snapshot_lost);
+    }
+    SECTION("another refusal of the snapshot, or EUCLEAN of an incremental") {
+        auto outcomes = run_reload(
+            plan,
+            [](const reload_action& a) {
+                return a.snapshot ? EINVAL : EUCLEAN; // a failed snapshot; a broken chain
+            },
+            module.destroy());
+        CHECK(module.calls.empty()); // nothing destroyed
+        CHECK(outcomes[0].error == EUCLEAN);
+        CHECK(outcomes[1].error == EINVAL);
+    }
+}
+
 TEST_CASE("reload errors: what each errno means", "[reload]") {
     traced_device d = sample_device(4, "U4");
     CHECK_THAT(explain_reload_error(EUCLEAN, d), Contains("crash"));
+    CHECK_THAT(explain_reload_error(EUCLEAN, d), Contains("cannot say what changed"));
+    d.mode = device_mode::snapshot;
+    CHECK_THAT(explain_reload_error(EUCLEAN, d), Contains("snapshot was in use at a crash"));
+    d.mode = device_mode::incremental;
     CHECK_THAT(explain_reload_error(ESTALE, d), Contains("superseded"));
     CHECK_THAT(explain_reload_error(EBADMSG, d), Contains("damaged"));
     CHECK_THAT(explain_reload_error(ENOENT, d), Contains(".bsnap4"));

@@ -60,7 +60,7 @@ struct fixture {
     }
 
     update_params params(std::uint64_t max_io = 4 * 1024 * 1024) const {
-        return {snapshot, cow, image, max_io};
+        return {snapshot, {cow}, image, max_io};
     }
 
     // The image expected after copying these blocks from the snapshot.
@@ -192,15 +192,21 @@ TEST_CASE("update-img refuses size mismatches without writing", "[update-img]") 
 
 TEST_CASE("update-img refuses a bad CoW file without writing", "[update-img]") {
     fixture fx;
-    cow_builder cow(device_sectors, {1, 2});
+    cow_builder cow(device_sectors, {1, 2}, 3);
     cow.f.seqid = 1;
-    cow.f.flags = 0; // not clean
+    cow.f.flags = 0; // not clean, and no write intent
     cow.seal();
     cow.write(fx.cow);
     std::string message;
     CHECK(fx.refused(&message) == EBADMSG);
     CHECK_THAT(message, Contains("not clean"));
     CHECK(fx.lookups == 0);
+
+    cow_builder broken(device_sectors, {1, 2});
+    broken.crash(true);
+    broken.write(fx.cow);
+    CHECK(fx.refused(&message) == EBADMSG);
+    CHECK_THAT(message, Contains("broken chain (a change may be missing): take a full backup"));
 
     cow.f.flags = BSNAP_COW_CLEAN;
     cow.seal();
@@ -513,7 +519,7 @@ TEST_CASE("update-img turns the old snapshot's image into the new snapshot, bit 
         write_all(dir / "image", old_bytes);
         cow_builder(sectors, changed).write(dir / "cow");
         snapshot_identity identity{"snapshot", test_uuid, 2, 0, std::nullopt};
-        update_params params{dir / "snapshot", dir / "cow", dir / "image", v.max_io};
+        update_params params{dir / "snapshot", {dir / "cow"}, dir / "image", v.max_io};
         params.max_gap = v.max_gap;
         params.readers = v.readers;
         std::vector<copy_progress> calls;
@@ -530,5 +536,135 @@ TEST_CASE("update-img turns the old snapshot's image into the new snapshot, bit 
             CHECK(calls[i].bytes_done >= calls[i - 1].bytes_done);
         CHECK(calls.back().bytes_done == result.bytes);
         CHECK(calls.back().blocks_done == changed.size());
+    }
+}
+
+namespace {
+
+// A clean CoW file of the test chain, seqid and changed blocks as given.
+void write_cow(const std::string& path, std::uint64_t seqid,
+               const std::vector<std::uint64_t>& changed) {
+    cow_builder cow(device_sectors, changed);
+    cow.f.seqid = seqid;
+    cow.seal();
+    cow.write(path);
+}
+
+} // namespace
+
+TEST_CASE("update-img applies the union of several CoW files, oldest first", "[update-img]") {
+    // The backup of snapshot 5 never completed: the image holds snapshot 4,
+    // snapshot 7 is the one now, and CoW files 4, 5 and 6 hold the changes.
+    fixture fx;
+    fx.identity.seqid = 7;
+    std::vector<std::string> cows = {fx.dir / "cow4", fx.dir / "cow5", fx.dir / "cow6"};
+    write_cow(cows[0], 4, {0, 1, 100});
+    write_cow(cows[1], 5, {1, 2, 63});
+    write_cow(cows[2], 6, {130});
+    update_params params = fx.params();
+    params.cows = cows;
+    std::vector<copy_progress> calls;
+    update_result result =
+        update_image(params, fx.lookup(), [&calls](const copy_progress& p) { calls.push_back(p); });
+    std::vector<std::uint64_t> changed = {0, 1, 2, 63, 100, 130};
+    CHECK(difference(read_all(fx.image), fx.expected(changed)) == "");
+    CHECK(result.blocks == changed.size());
+    CHECK(result.bytes == (changed.size() - 1) * block + 1024);
+    CHECK(result.recovered.empty());
+    REQUIRE_FALSE(calls.empty());
+    CHECK(calls.back().blocks_total == changed.size());
+    CHECK(calls.back().bytes_total == result.bytes);
+}
+
+TEST_CASE("update-img refuses CoW files out of order without writing", "[update-img]") {
+    fixture fx;
+    fx.identity.seqid = 7;
+    std::string four = fx.dir / "cow4", five = fx.dir / "cow5", six = fx.dir / "cow6";
+    write_cow(four, 4, {0});
+    write_cow(five, 5, {1});
+    write_cow(six, 6, {2});
+    struct order {
+        std::vector<std::string> cows;
+        std::string message;
+    };
+    for (const order& o :
+         {order{{five, four, six}, "wrong order: CoW file " + four + " (seqid 4) is listed after"},
+          order{{four, six},
+                "gap in the chain: CoW file " + four + " is seqid 4, CoW file " + six +
+                    " seqid 6; the CoW file of seqid 5 is missing"},
+          order{{four, four, five, six}, "are both seqid 4"},
+          // The newest must be the snapshot's minus one.
+          order{{four, five},
+                "wrong order: CoW file " + five + " is seqid 5, snapshot " + fx.snapshot +
+                    " is seqid 7; apply the incrementals in order " +
+                    "(the CoW file of seqid 6 goes with this snapshot, listed last)"},
+          order{{five, six, four}, "(seqid 4) is listed after CoW file " + six}}) {
+        INFO(o.message);
+        update_params params = fx.params();
+        params.cows = o.cows;
+        try {
+            update_image(params, fx.lookup());
+            FAIL("update_image succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == EINVAL);
+            CHECK_THAT(e.what(), Contains(o.message));
+        }
+        CHECK(difference(read_all(fx.image), fx.image_bytes) == "");
+    }
+
+    // Another chain: the snapshot's UUID is not the CoW files'.
+    fx.identity.uuid[0] ^= 1;
+    update_params params = fx.params();
+    params.cows = {four, five, six};
+    CHECK_THROWS_WITH(update_image(params, fx.lookup()),
+                      Contains("different chain: CoW file " + six + " belongs to chain"));
+    CHECK(difference(read_all(fx.image), fx.image_bytes) == "");
+}
+
+TEST_CASE("update-img copies every block of a crashed CoW file's write-intent regions",
+          "[update-img]") {
+    fixture fx(std::vector<std::uint64_t>{});
+    cow_builder cow(device_sectors, {3});
+    cow.crash();
+    cow.set_region(0); // the device's one region, 131 blocks
+    cow.write(fx.cow);
+    update_result result = update_image(fx.params(), fx.lookup());
+    CHECK(difference(read_all(fx.image), fx.snapshot_bytes) == "");
+    CHECK(result.blocks == 131);
+    REQUIRE(result.recovered.size() == 1);
+    CHECK(result.recovered[0] == recovered_cow{fx.cow, 1, 4 * 1024 * 1024});
+    CHECK(recovered_line(result.recovered[0]) ==
+          "update-img: CoW file " + fx.cow +
+              " was not closed cleanly (a crash): the incremental is a superset of the changes, "
+              "with every block of its 1 write-intent region of 4 MiB");
+    CHECK_THAT(recovered_line({"/c", 3, 64 * 1024 * 1024}),
+               Contains("every block of its 3 write-intent regions of 64 MiB"));
+}
+
+TEST_CASE("update-img refuses a CoW file given as the image", "[update-img]") {
+    SECTION("one of the CoW files listed") {
+        fixture fx;
+        update_params params = fx.params();
+        params.image = fx.cow;
+        CHECK_THROWS_WITH(update_image(params, fx.lookup()),
+                          Contains("image " + fx.cow + " is the snapshot or a CoW file itself"));
+    }
+    SECTION("another CoW file: the image was left off the command line") {
+        // update-img /dev/bsnap0 cow1 cow2, meant as two CoW files.
+        fixture fx;
+        cow_builder next(device_sectors, {1});
+        next.f.seqid = 2;
+        next.seal();
+        next.write(fx.image);
+        std::vector<char> cow_bytes = read_all(fx.image);
+        fx.image_bytes = cow_bytes;
+        try {
+            update_image(fx.params(), fx.lookup());
+            FAIL("update_image succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == EINVAL);
+            CHECK_THAT(e.what(), Contains("is a bsnap CoW file, not a backup"));
+        }
+        CHECK(difference(read_all(fx.image), cow_bytes) == "");
     }
 }

@@ -1,18 +1,28 @@
 // Reading a CoW file written by the module (format: <uapi/bsnap_cow.h>): its
-// header, checked, and its change bitmap as runs of changed blocks.
+// header, checked, and its change record as runs of changed blocks.
 //
-// The module writes the header and the bitmap straight to the file's disk
+// The module writes the header and the bitmaps straight to the file's disk
 // blocks, so the page cache may hold an older copy: the file is read with
 // O_DIRECT, or, where the filesystem refuses it, buffered after dropping the
 // cached pages (posix_fadvise DONTNEED).
 //
+// The changes a file records are its change bitmap's blocks, with one
+// exception: a version 4 file that is not clean and not BROKEN was left by a
+// crash while the device was in use, and its write intent makes it usable
+// (issue 15). Its bitmap and bitmap_crc were written at different times, so
+// neither the crc nor changed_blocks describe the bitmap; its changes are
+// the bitmap's blocks plus every block of each region set in its
+// write-intent bitmap: a superset of what changed (recovered() says so).
+//
 // A file is refused with a cow_format_error (EBADMSG) unless it is a complete,
-// consistent, cleanly closed file of a version this build reads; what() reads
-// "CoW file <path>: <problem>: Bad message", e.g.
+// consistent file of a version this build reads, cleanly closed or
+// recoverable as above; what() reads "CoW file <path>: <problem>: Bad
+// message", e.g.
 //   "CoW file /cow: bad magic 0x0 (not a bsnap CoW file)"
 //   "CoW file /cow: truncated: header says 90112 bytes, file is 6000 bytes"
 //   "CoW file /cow: bad header: bitmap_len 2147483648, expected 4096"
 //   "CoW file /cow: not clean (not closed properly: its change bitmap may be incomplete)"
+//   "CoW file /cow: broken chain (a change may be missing): take a full backup"
 //   "CoW file /cow: checksum mismatch (header says 0x1234abcd, computed 0x5678ef01)"
 // Errors reading the file are std::system_error with their errno.
 #pragma once
@@ -38,7 +48,8 @@ enum class cow_problem {
     bad_header,          // sizes or offsets impossible or inconsistent
     truncated,           // shorter than its header says
     not_clean,           // not closed properly: the bitmap may be incomplete
-    bad_bitmap,          // set bits do not match changed_blocks or bitmap_crc
+    broken,              // BROKEN: a change may be missing, only a full backup helps
+    bad_bitmap,          // set bits do not match changed_blocks or bitmap_crc, or lie past the end
 };
 
 class cow_format_error : public format_error {
@@ -74,6 +85,10 @@ struct cow_header {
     // Version 3; from a version 2 header: file_size and data_used.
     std::uint64_t grown_off = 0;   // file bytes from here on were added after the snapshot
     std::uint64_t data_blocks = 0; // data slots holding data (<= data_used)
+    // Version 4: the write-intent bitmap; 0 before.
+    std::uint64_t intent_off = 0;
+    std::uint64_t intent_len = 0;
+    std::uint32_t intent_shift = 0; // log2 of a write-intent region's bytes
 
     std::uint64_t device_bytes() const { return device_sectors * 512; }
     bool operator==(const cow_header&) const = default;
@@ -157,12 +172,14 @@ std::uint64_t count_set_bits(std::span<const std::uint8_t> bitmap, std::uint64_t
 class cow_file_reader {
   public:
     // Opens, reads and checks the file: header as in decode_cow_header, the
-    // regions inside the file on disk, CLEAN set, and a bitmap whose set bits
-    // number exactly changed_blocks, none past nr_blocks. Nothing is
-    // allocated before the header is checked: the bitmap is then exactly
-    // what nr_blocks needs and lies inside the file. (A header consistent
-    // with itself for a huge device, in a sparse file as large as its
-    // layout, still costs the bitmap that device would need.) Throws
+    // regions inside the file on disk, not BROKEN, and either CLEAN with a
+    // bitmap whose set bits number exactly changed_blocks and match
+    // bitmap_crc, or recoverable (version 4, see above). No bit may be set
+    // past nr_blocks, nor in the write-intent bitmap past the last region.
+    // Nothing is allocated before the header is checked: the bitmaps are
+    // then exactly what nr_blocks needs and lie inside the file. (A header
+    // consistent with itself for a huge device, in a sparse file as large as
+    // its layout, still costs the bitmap that device would need.) Throws
     // cow_format_error, or std::system_error "open <path>: ..." /
     // "read CoW file <path>: ..." for I/O errors.
     explicit cow_file_reader(const std::filesystem::path& path);
@@ -177,22 +194,41 @@ class cow_file_reader {
     std::uint64_t device_bytes() const { return header_.device_bytes(); }
     std::uint64_t nr_blocks() const { return header_.nr_blocks; }
     std::uint32_t block_size() const { return header_.block_size; }
-    std::uint64_t changed_blocks() const { return header_.changed_blocks; }
+    // Blocks of the change record: header().changed_blocks for a clean
+    // file, the blocks of the bitmap and its regions for a recovered one.
+    std::uint64_t changed_blocks() const { return changed_blocks_; }
     std::uint32_t version() const { return header_.version; }
     std::uint64_t grown_off() const { return header_.grown_off; }
     std::uint64_t data_blocks() const { return header_.data_blocks; }
     // True if O_DIRECT was refused and the file was read through the page cache.
     bool buffered() const { return buffered_; }
 
-    // The bitmap's first ceil(nr_blocks / 8) bytes.
+    // Not closed cleanly (a crash), yet usable thanks to its write intent:
+    // its changes are a superset, every block of intent_regions() regions of
+    // region_bytes() each besides the bitmap's blocks.
+    bool recovered() const { return recovered_; }
+    // Regions set in the write-intent bitmap of a recovered file, else 0.
+    std::uint64_t intent_regions() const { return intent_regions_; }
+    // Bytes of a write-intent region (version 4), else 0.
+    std::uint64_t region_bytes() const;
+
+    // The change record, one bit a block: ceil(nr_blocks / 8) bytes. For a
+    // recovered file, the bitmap with every block of its regions set.
     std::span<const std::uint8_t> bitmap() const { return bitmap_; }
     bool changed(std::uint64_t block) const;
     block_runs runs() const { return block_runs(bitmap_, header_.nr_blocks); }
+    // The change record moved out, for a caller done with the reader (which
+    // then has no changed block): saves a copy of a bitmap that can be
+    // hundreds of MiB.
+    std::vector<std::uint8_t> take_bitmap() &&;
 
   private:
     std::filesystem::path path_;
     cow_header header_;
     std::vector<std::uint8_t> bitmap_;
+    std::uint64_t changed_blocks_ = 0;
+    std::uint64_t intent_regions_ = 0;
+    bool recovered_ = false;
     bool buffered_ = false;
 };
 

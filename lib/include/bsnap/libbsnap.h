@@ -11,8 +11,10 @@
  *
  * Every function that can fail returns 0 (or a count) on success and a
  * negative errno on failure; bsnap_reason() then gives one sentence about
- * that failure ("setup-snapshot: minor 3 (/dev/sdb1, cow /srv/c): Device or
- * resource busy"). The errnos are those of bsnapctl (bsnap(7)).
+ * that failure, its cause and the next step ("setup-snapshot: /dev/sdb1 is
+ * traced already, by minor 0: destroy minor 0 first, or take the next
+ * snapshot with transition-to-snapshot 0: Device or resource busy"). The
+ * errnos are those of bsnapctl (bsnap(7)).
  *
  * A struct bsnap_ctx is one context: it holds the control device (opened at
  * the first control call, so a context that only reads CoW files needs no
@@ -148,9 +150,12 @@ struct bsnap_cow_file;
 
 /*
  * Opens and checks a CoW file (the module's format codec): header, and,
- * without BSNAP_COW_FILE_HEADER_ONLY, that it is clean and its change
- * bitmap whole. -EBADMSG for a damaged, unclean or unknown file (the
- * reason says which), other errnos for I/O errors.
+ * without BSNAP_COW_FILE_HEADER_ONLY, its change record: the bitmap of a
+ * clean file, or of a version 4 file left by a crash, the bitmap with its
+ * write-intent regions (a superset; 'recovered' says so). -EBADMSG for a
+ * damaged, unknown, broken or unrecoverable file (the reason says which),
+ * -EBUSY for the file a traced device still writes (its changes are not
+ * complete: the reason names the minor), other errnos for I/O errors.
  */
 int bsnap_cow_file_open(struct bsnap_ctx *ctx, const char *path, unsigned flags,
 			struct bsnap_cow_file **file);
@@ -162,11 +167,14 @@ struct bsnap_cow_file_info {
 	uint32_t version;	/* of the format */
 	uint32_t flags;		/* BSNAP_COW_CLEAN, _INDEX_ONLY, _SUPERSEDED */
 	uint32_t block_size;	/* bytes per block of the bitmap */
+	uint32_t recovered;	/* not clean, read with its write intent: the
+				 * runs are a superset of the changes */
 	uint8_t uuid[16];	/* the chain's UUID */
 	uint64_t seqid;		/* 1 for a chain's first snapshot, +1 each */
 	uint64_t device_sectors; /* 512-byte sectors of the traced device */
 	uint64_t nr_blocks;	/* blocks of the device */
-	uint64_t changed_blocks; /* blocks marked changed */
+	uint64_t changed_blocks; /* blocks of the runs (header only: the
+				  * header's count) */
 	uint64_t file_size;	/* bytes the header says the file has */
 	uint64_t data_blocks;	/* blocks of copied data it holds */
 };

@@ -50,10 +50,14 @@ std::string left_in_place_note(const device_info& device);
 std::optional<device_info> device_using_cow_file(const std::string& path,
                                                  const std::vector<device_info>& devices);
 
-// update-img's refusal of a CoW file still in use: "CoW file /x is in use
-// by minor 0 (/dev/vdb1): run transition-to-snapshot 0 first; update-img
-// reads the CoW file of the previous snapshot".
+// The refusal of a CoW file still in use (update-img, changed-blocks): "CoW
+// file /x is in use by minor 0 (/dev/vdb1): run transition-to-snapshot 0
+// first; then it holds the changes up to the new snapshot".
 std::string in_use_refusal(const std::string& path, const device_info& device);
+
+// Throws EBUSY with in_use_refusal() if a traced device uses the CoW file
+// at path; nothing without /proc/bsnap-info (no module, not root).
+void refuse_cow_file_in_use(const std::string& path);
 
 // The devices of /proc/bsnap-info; nullopt if it cannot be read.
 std::optional<std::vector<device_info>> traced_devices();

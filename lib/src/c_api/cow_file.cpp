@@ -3,6 +3,7 @@
 #include "context.hpp"
 
 #include <bsnap/cow_file_reader.hpp>
+#include <bsnap/refusals.hpp>
 #include <memory>
 
 struct bsnap_cow_file {
@@ -28,6 +29,7 @@ int bsnap_cow_file_open(bsnap_ctx* ctx, const char* path, unsigned flags, bsnap_
         if (flags & BSNAP_COW_FILE_HEADER_ONLY) {
             opened->header = bsnap::read_cow_header(path);
         } else {
+            bsnap::refuse_cow_file_in_use(path); // its changes are not complete
             opened->reader.emplace(path);
             opened->header = opened->reader->header();
         }
@@ -53,7 +55,8 @@ int bsnap_cow_file_get_info(const bsnap_cow_file* file, bsnap_cow_file_info* inf
     ours.seqid = h.seqid;
     ours.device_sectors = h.device_sectors;
     ours.nr_blocks = h.nr_blocks;
-    ours.changed_blocks = h.changed_blocks;
+    ours.changed_blocks = file->reader ? file->reader->changed_blocks() : h.changed_blocks;
+    ours.recovered = file->reader && file->reader->recovered();
     ours.file_size = h.file_size;
     ours.data_blocks = h.data_blocks;
     copy_sized(info, ours);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * The bsnap CoW file format, version 3 (readers also take version 2). Read by the module (reload) and by
+ * The bsnap CoW file format, version 4 (readers also take versions 2 and 3).
+ * Read by the module (reload) and by
  * userspace (update-img, bsnapctl); readers must check magic and version.
  * Its one implementation (layout, encoding, checks) is the codec in
  * module/format/cow_codec.h, compiled into both: use it, do not redo it.
@@ -18,7 +19,7 @@
  *                            (4 KiB, 512 entries) holds written entries;
  *                            a clear page reads as all zeros whatever the
  *                            disk holds (the index region is never zeroed)
- *   [valid_off + valid_len, +2 * ranges_len) (version 3) two copies of the
+ *   [valid_off + valid_len, +2 * ranges_len) (version >= 3) two copies of the
  *                            usable-space table; ranges_off names the one
  *                            in use (a new table is written to the other,
  *                            then the header that names it). It holds
@@ -28,6 +29,10 @@
  *                            data (the rest of that space may hold the
  *                            snapshot's data and is never written); crc in
  *                            ranges_crc
+ *   [intent_off, +intent_len) (version 4) write-intent bitmap: bit r set =
+ *                            the 2^intent_shift bytes of the device from
+ *                            r << intent_shift may have changed since the
+ *                            bitmap on disk was last written (see below)
  *   [index_off, +index_len)  snapshot index: one __le64 per device block,
  *                            0 = not copied, n = the block's data is at
  *                            data_off + (n - 1) * block_size
@@ -50,9 +55,20 @@
  * says CLEAN only while the bitmap on disk names every change: the module
  * writes it clean ("seals" it) once the filesystem is unmounted or read-only,
  * at shutdown and at module unload, and writes it not clean again before
- * the next write to the device is let through (write intent). A crash while
- * the filesystem is mounted read-write therefore leaves it not clean, and
- * the chain must restart with a full backup.
+ * the next write to the device is let through.
+ *
+ * Version 4 adds write intent, so that a crash costs an incremental, never
+ * the chain: while the file is not clean, the bitmap on disk together with
+ * every block of each region whose write-intent bit is set names every
+ * change that reached the device (a superset). The module sets a region's
+ * bit on disk (FUA) before it lets the first write to that region through,
+ * and clears bits lazily, only once the bitmap on disk names the region's
+ * changes. Bitmap pages are written while the file is in use, so the
+ * bitmap_crc of a not-clean header does not describe them: a reader of a
+ * file that is not clean takes the bitmap as it is. BSNAP_COW_BROKEN says
+ * a change may be missing whatever the bitmaps hold (a write the module
+ * could not see, or could not record): such a file never continues a chain.
+ * A version 2 or 3 file that is not clean cannot be trusted at all.
  *
  * probe_crc identifies the device's state at sealing: the CRC of the
  * device's first 4 KiB (where ext4 and xfs keep their superblock). A reload
@@ -65,7 +81,7 @@
 #include <linux/types.h>
 
 #define BSNAP_COW_MAGIC 0x574f43504e534230ULL /* "0BSNPCOW" little endian */
-#define BSNAP_COW_VERSION 3
+#define BSNAP_COW_VERSION 4
 #define BSNAP_COW_VERSION_MIN 2 /* without grown_off and data_blocks */
 #define BSNAP_COW_HEADER_SIZE 4096
 #define BSNAP_COW_BLOCK_SIZE 4096
@@ -75,7 +91,18 @@
 #define BSNAP_COW_SUPERSEDED 0x4u /* a later snapshot of the chain exists:
 				   * only update-img may use this file
 				   */
+#define BSNAP_COW_BROKEN 0x8u	  /* a change may be missing: no incremental
+				   * may be taken from this file (version 4)
+				   */
 #define BSNAP_COW_PROBE_SIZE 4096
+
+/*
+ * Write-intent regions (version 4): 2^intent_shift bytes each, at least
+ * 4 MiB, doubled until the device has at most BSNAP_COW_INTENT_REGIONS_MAX
+ * regions (a 1 TiB device: 4 MiB; 100 TiB: 64 MiB).
+ */
+#define BSNAP_COW_INTENT_SHIFT_MIN 22
+#define BSNAP_COW_INTENT_REGIONS_MAX (1u << 21)
 
 struct bsnap_cow_header {
 	__le64 magic;
@@ -110,6 +137,11 @@ struct bsnap_cow_header {
 	__le64 ranges_len;    /* bytes reserved for each copy */
 	__le32 nr_ranges;     /* entries in use */
 	__le32 ranges_crc;    /* zlib crc32() of those entries */
+	/* Version 4; a version 3 header ends here (and its crc covers that). */
+	__le64 intent_off;    /* write-intent bitmap */
+	__le64 intent_len;
+	__le32 intent_shift;  /* log2 of a region's size in bytes */
+	__le32 intent_reserved; /* 0 */
 };
 
 /* An entry of the usable-space table: file bytes [off, off + len). */
@@ -126,5 +158,6 @@ struct bsnap_cow_range_disk {
 
 /* Bytes of the header struct a version covers (and its crc). */
 #define BSNAP_COW_HEADER_V2_BYTES 160
+#define BSNAP_COW_HEADER_V3_BYTES 200
 
 #endif /* _UAPI_BSNAP_COW_H */

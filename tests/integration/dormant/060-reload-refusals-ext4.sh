@@ -5,7 +5,9 @@
 #   EBUSY    the device or the minor is already traced; the device is mounted
 #   ENOENT   the CoW file does not exist
 #   EBADMSG  the header's magic, CRC or version is wrong (edited on the device)
-#   EUCLEAN  the header is not clean (CLEAN flag cleared, CRC made valid)
+#   EUCLEAN  the header says BROKEN (CLEAN cleared, BROKEN set, CRC made
+#            valid); a header that is only not clean is a crash's, and its
+#            write intent lets the reload go on (crash.bash tests that)
 #   ESTALE   the file is the superseded one of the chain (update-img's input);
 #            the filesystem was mounted and written while bsnap was unloaded
 # Every refusal is undone (destroy, header restored) and at the end the
@@ -74,8 +76,16 @@ done
 refused ESTALE "superseded .bsnap-cow-1 (header restored)" .bsnap-cow-1
 header_write "$sec1" "$WORK/h1"
 
+header_write "$sec2" "$WORK/h2.broken"
+refused EUCLEAN ".bsnap-cow-2 with BROKEN set" .bsnap-cow-2
+header_write "$sec2" "$WORK/h2"
+
+# Not clean, not BROKEN: a version 4 file in use at a crash goes on.
 header_write "$sec2" "$WORK/h2.unclean"
-refused EUCLEAN ".bsnap-cow-2 with CLEAN cleared" .bsnap-cow-2
+must bsnapctl reload-incremental "$ORIGIN" .bsnap-cow-2 "$MINOR"
+expect_state "$ST_UNVERIFIED" ".bsnap-cow-2 with CLEAN cleared (as after a crash)"
+dmesg | grep -q "in use at a crash" || fail "the reload of a not-clean file did not say it recovered it"
+must bsnapctl destroy "$MINOR"
 header_write "$sec2" "$WORK/h2"
 
 log "the untouched chain continues"

@@ -368,6 +368,7 @@ header_write() { dd if="$2" of="$ORIGIN" bs=512 seek="$1" count=8 oflag=direct c
 #   PREFIX.flip-uuid   one bit of the chain UUID flipped (CRC now wrong)
 #   PREFIX.version     version 99, CRC recomputed
 #   PREFIX.unclean     CLEAN flag cleared, CRC recomputed
+#   PREFIX.broken      CLEAN cleared and BROKEN (0x8) set, CRC recomputed
 header_tool() {
 	python3 - "$@" <<'EOF'
 import struct, sys, zlib
@@ -409,6 +410,7 @@ variant("flip-magic", flip(0, 0x01), False)
 variant("flip-uuid", flip(24 + 5, 0x10), False)
 variant("version", lambda h: struct.pack_into("<I", h, 8, 99), True)
 variant("unclean", lambda h: struct.pack_into("<I", h, 12, flags & ~1), True)
+variant("broken", lambda h: struct.pack_into("<I", h, 12, (flags & ~1) | 8), True)
 EOF
 }
 

@@ -31,3 +31,40 @@ def problems(text, allow=()):
         if _BAD.search(line) and not any(a.search(line) for a in allowed):
             hits.append(line.strip())
     return hits
+
+
+# A kernel that reports these is stuck (and a test may then never end):
+# the harness gives it GRACE seconds to print the rest of its report, then
+# kills the guest; the running test fails, the next ones get a new boot.
+HUNG = re.compile(r"BUG: soft lockup|rcu: INFO: rcu_\w+ (self-)?detected stall|"
+                  r"INFO: task .* blocked for more than|Kernel panic")
+GRACE = 30
+
+
+class HangWatch:
+    """Reads a console log as it grows; hung() gives the first line of a
+    hang report once GRACE seconds have passed since it appeared."""
+
+    def __init__(self, path, clock):
+        self.path, self.clock, self.offset = path, clock, 0
+        self.line, self.seen_at, self.partial = None, None, ""
+
+    def hung(self):
+        if self.line is None:
+            try:
+                with open(self.path, errors="replace") as f:
+                    f.seek(self.offset)
+                    text = f.read()
+                    self.offset = f.tell()
+            except OSError:
+                return None
+            text, self.partial = self.partial + text, ""
+            lines = text.split("\n")
+            self.partial = lines.pop()
+            for line in lines:
+                if HUNG.search(line):
+                    self.line, self.seen_at = line.strip(), self.clock()
+                    break
+        if self.line is not None and self.clock() - self.seen_at >= GRACE:
+            return self.line
+        return None

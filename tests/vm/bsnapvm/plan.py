@@ -31,10 +31,16 @@ def guest_path(path):
     return path
 
 
+# Reboots (exit 75 or crash_and_continue) a test may ask for, unless it says
+# '# bsnap-vm: reboots=N' (a power-cut test cuts power many times).
+DEFAULT_REBOOTS = 5
+
+
 class Test:
-    def __init__(self, test_id, script, guest_script, timeout, allow=()):
+    def __init__(self, test_id, script, guest_script, timeout, allow=(),
+                 reboots=DEFAULT_REBOOTS):
         self.id, self.script, self.guest_script = test_id, script, guest_script
-        self.timeout, self.allow = timeout, list(allow)
+        self.timeout, self.allow, self.reboots = timeout, list(allow), reboots
 
 
 def _settings(script):
@@ -49,7 +55,7 @@ def _settings(script):
             if not m:
                 continue
             key, value = m.group(1), m.group(2).strip()
-            if key == "timeout":
+            if key in ("timeout", "reboots"):
                 out[key] = int(value)
             elif key == "allow-dmesg":
                 re.compile(value)
@@ -92,7 +98,8 @@ def suite(directory, default_timeout):
             raise HarnessError(f"test name '{test_id}' has characters the runner cannot take")
         s = _settings(script)
         tests.append(Test(test_id, script, guest_path(script),
-                          s.get("timeout", default_timeout), s["allow-dmesg"]))
+                          s.get("timeout", default_timeout), s["allow-dmesg"],
+                          s.get("reboots", DEFAULT_REBOOTS)))
     return tests
 
 

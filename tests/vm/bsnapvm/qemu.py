@@ -66,9 +66,11 @@ def _die_with_parent():
         pass
 
 
-def run(cmd, deadline, log_path, poll=None):
+def run(cmd, deadline, log_path, poll=None, wedged=None):
     """Run QEMU until it exits or the monotonic deadline passes; then kill it.
-    QEMU's own output goes to log_path; poll() is called a few times a second.
+    QEMU's own output goes to log_path; poll() is called a few times a second,
+    and so is wedged(), which returns a reason to kill QEMU at once (a kernel
+    that hangs would otherwise hold the run until its deadline).
     Returns (exit status, timed out)."""
     with open(os.devnull, "rb") as devnull, open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
@@ -82,14 +84,14 @@ def run(cmd, deadline, log_path, poll=None):
                 pass
             if poll:
                 poll()
-            if time.monotonic() > deadline:
+            if (wedged and wedged()) or time.monotonic() > deadline:
                 proc.terminate()
                 try:
                     proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-                return proc.returncode, True
+                return proc.returncode, time.monotonic() > deadline
         return proc.returncode, False
     finally:
         if proc.poll() is None:

@@ -1,6 +1,7 @@
 """Verdicts, read from the share (never from the console), and the report."""
 import glob
 import os
+import re
 
 from . import dmesg
 
@@ -133,3 +134,20 @@ def table(results):
 def tail(path, n=40):
     text = _read(path, "") or ""
     return text.splitlines()[-n:]
+
+
+def hang_report(console, limit=40):
+    """The kernel's report of a hang in the console log: from its first line
+    on, the lines that locate it (RIP, Code, the call trace), at most limit."""
+    lines = (_read(console, "") or "").splitlines()
+    keep, started = [], False
+    for line in lines:
+        if not started and re.search(r"soft lockup|detected stall|blocked for more than|"
+                                     r"Kernel panic", line):
+            started = True
+        if started and re.search(r"lockup|stall|blocked|panic|RIP:|Code:|Call Trace|"
+                                 r"^\S*\s*\[\s*[\d.]+\]\s+[\w.]+\+0x", line):
+            keep.append(line.strip())
+        if len(keep) >= limit:
+            break
+    return keep

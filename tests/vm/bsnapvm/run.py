@@ -6,7 +6,6 @@ import time
 
 from . import HarnessError, bootimage, dmesg, initramfs, plan, qemu, results
 
-MAX_REBOOTS_PER_TEST = 5
 KEEP_RUNS = 30
 
 
@@ -122,8 +121,13 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
                            console, share, disks, discard=args.discard,
                            root_image=args.root_image, root_cmdline=root_cmdline)
         t_boot = time.monotonic()
+        watch = dmesg.HangWatch(console, time.monotonic)
         rc, timed_out = qemu.run(cmd, deadline, os.path.join(run_dir, "qemu.log"),
-                                 lambda: progress.poll(boot, t_boot))
+                                 lambda: progress.poll(boot, t_boot), watch.hung)
+        if watch.hung():
+            problems.append(f"boot {boot}: the guest kernel hung ({watch.line}); QEMU was "
+                            f"killed {dmesg.GRACE} s later; its report, from {console}:")
+            problems += ["  " + line for line in results.hang_report(console)]
         state_file = os.path.join(share, "state")
         state = (results._read(state_file, "") or "").split()
         if os.path.exists(state_file):
@@ -139,8 +143,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             index = int(state[1])
             test = tests[index - 1]
             reboots[test.id] = reboots.get(test.id, 0) + 1
-            if reboots[test.id] > MAX_REBOOTS_PER_TEST:
-                notes[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+            if reboots[test.id] > test.reboots:
+                notes[test.id] = f"asked for more than {test.reboots} reboots"
                 start = index + 1
             else:
                 start = index
@@ -155,8 +159,8 @@ def execute(args, tests, mode, env, release, kernel_image, run_dir, cache_dir):
             results.record_crash(share, test, boot)
             progress.poll(boot, t_boot)
             reboots[test.id] = reboots.get(test.id, 0) + 1
-            if reboots[test.id] > MAX_REBOOTS_PER_TEST:
-                notes[test.id] = f"asked for more than {MAX_REBOOTS_PER_TEST} reboots"
+            if reboots[test.id] > test.reboots:
+                notes[test.id] = f"asked for more than {test.reboots} reboots"
                 start = crashed + 1
             else:
                 start = crashed
