@@ -123,6 +123,8 @@ void to_json(json& j, const device_info& info) {
         {"block_size", info.block_size},
         {"ignore_errors", info.ignore_errors},
     };
+    if (info.cbt_bytes)
+        j["cbt_bytes"] = *info.cbt_bytes;
 }
 
 device_info device_info_from_json(const json& j, const std::string& where) {
@@ -146,6 +148,11 @@ device_info device_info_from_json(const json& j, const std::string& where) {
     in.read_unsigned("changed_blocks", info.changed_blocks);
     in.read_unsigned("block_size", info.block_size);
     in.read_bool("ignore_errors", info.ignore_errors);
+    if (in.find("cbt_bytes")) {
+        std::uint64_t bytes = 0;
+        in.read_unsigned("cbt_bytes", bytes);
+        info.cbt_bytes = bytes;
+    }
     return info;
 }
 

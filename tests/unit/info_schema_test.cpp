@@ -54,6 +54,7 @@ const char* const module_output = "{\n\t\"format_version\": 1,\n\t\"version\": \
                                   "\t\t\t\"cow_free_bytes\": 0,\n"
                                   "\t\t\t\"cow_data_bytes\": 32768,\n"
                                   "\t\t\t\"cache_size\": 0,\n"
+                                  "\t\t\t\"cbt_bytes\": 16456,\n"
                                   "\t\t\t\"ignore_errors\": true,\n"
                                   "\t\t\t\"seqid\": 1,\n"
                                   "\t\t\t\"uuid\": \"0a1b2c3d-0000-4000-8000-00000000beef\"\n"
@@ -76,6 +77,7 @@ device_info sample_device(std::uint32_t state, int error) {
     info.device_sectors = 1 << 20;
     info.changed_blocks = 12;
     info.block_size = 4096;
+    info.cbt_bytes = 16456;
     return info;
 }
 

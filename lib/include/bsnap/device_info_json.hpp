@@ -7,7 +7,8 @@
 //   ("ENOSPC", "" if none), error_text (strerror, "" if none), bdev, cow
 //   (paths), cache_size, falloc_size, cow_used_bytes, cow_free_bytes,
 //   cow_data_bytes (bytes), seqid, uuid ("8-4-4-4-12" hex), device_sectors,
-//   changed_blocks, block_size, ignore_errors.
+//   changed_blocks, block_size, ignore_errors, and cbt_bytes when known
+//   (from /proc/bsnap-info; the info ioctl does not report it).
 // docs/bsnap-info.schema.json is the schema (format_version 1), bsnap(7)
 // the documentation.
 //
