@@ -292,7 +292,7 @@ const std::vector<command_spec>& command_specs() {
          "show every traced device in a table",
          "One line per traced device: minor, block device, state (active, dormant,\n"
          "unverified, failed), mode, CoW file, CoW use, changed blocks and stored error\n"
-         "(from /proc/bsnap-info). --json prints the same as an array of objects.",
+         "(from /proc/bsnap-info). --json prints the same document as info --json.",
          json,
          {},
          {},
@@ -428,6 +428,37 @@ const std::vector<command_spec>& command_specs() {
          [](const parsed_args& a) -> command {
              return expand_cow_file_command{a.size_at(0, mib), a.minor(1),
                                             a.has(2) ? a.text(2) : ""};
+         }},
+        {"cow-info",
+         "[--json] <file>",
+         "show a CoW file's header",
+         "Shows the header of the CoW file <file>: format version, chain UUID, seqid,\n"
+         "whether it is clean (closed properly; a file in use or left by a crash is\n"
+         "not), superseded (a later snapshot of the chain exists) or index only, the\n"
+         "device's size, its changed blocks and the file's size. Also reads a file in\n"
+         "use. Exits with EBADMSG for a damaged file or one of an unknown format.",
+         json,
+         {"file"},
+         {},
+         [](const parsed_args& a) -> command {
+             return cow_info_command{a.text(0), a.flag("json")};
+         }},
+        {"changed-blocks",
+         "[--json] <file>",
+         "list the runs of blocks a CoW file marks changed",
+         "Lists the blocks that changed between the snapshot the CoW file <file> belongs\n"
+         "to and the next one of its chain, as runs of consecutive blocks: one line\n"
+         "'<first> <count>' per run, in blocks of the file's block size (4096 bytes),\n"
+         "in increasing order. These are the blocks update-img copies; backup software\n"
+         "can copy them itself from /dev/bsnap<minor>. EBUSY for the file a traced\n"
+         "device still writes (run transition-to-snapshot first); EBADMSG for a damaged\n"
+         "file, and for one not closed cleanly unless it is of version 4 (its write\n"
+         "intent then gives a superset of the changes).",
+         json,
+         {"file"},
+         {},
+         [](const parsed_args& a) -> command {
+             return changed_blocks_command{a.text(0), a.flag("json")};
          }},
         {"help",
          "[<command>]",

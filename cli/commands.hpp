@@ -122,11 +122,28 @@ struct expand_cow_file_command {
     bool operator==(const expand_cow_file_command&) const = default;
 };
 
+// cow-info and changed-blocks: a CoW file's header, its runs of changed
+// blocks; read through libbsnap's C reader (<bsnap/libbsnap.h>).
+struct cow_info_command {
+    static constexpr std::string_view name = "cow-info";
+    std::string file;
+    bool json = false;
+    bool operator==(const cow_info_command&) const = default;
+};
+
+struct changed_blocks_command {
+    static constexpr std::string_view name = "changed-blocks";
+    std::string file;
+    bool json = false;
+    bool operator==(const changed_blocks_command&) const = default;
+};
+
 using command =
     std::variant<help_command, version_command, info_command, status_command,
                  get_free_minor_command, setup_snapshot_command, reload_snapshot_command,
                  reload_incremental_command, destroy_command, transition_to_incremental_command,
-                 transition_to_snapshot_command, reconfigure_command, expand_cow_file_command>;
+                 transition_to_snapshot_command, reconfigure_command, expand_cow_file_command,
+                 cow_info_command, changed_blocks_command>;
 
 inline std::string_view command_name(const command& cmd) {
     return std::visit([](const auto& c) { return c.name; }, cmd);

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <bsnap/errors.hpp>
+#include <bsnap/refusals.hpp>
 #include <cerrno>
 #include <functional>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <utility>
+#include <vector>
 
 namespace bsnap::upd {
 
@@ -63,8 +66,10 @@ void check_order(const std::vector<cow_link>& links) {
 cow_chain::cow_chain(const std::vector<std::string>& paths) {
     if (paths.empty())
         throw std::invalid_argument("cow_chain: no CoW file");
-    for (const std::string& path : paths)
+    for (const std::string& path : paths) {
+        refuse_cow_file_in_use(path); // neither damaged nor a crash to recover from
         add(cow_file_reader(path));
+    }
     check_order(links_);
     changed_blocks_ = count_set_bits(bitmap_, nr_blocks_);
 }

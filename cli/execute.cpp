@@ -1,6 +1,7 @@
 #include "execute.hpp"
 
 #include "command_line.hpp"
+#include "cow_report.hpp"
 #include "status.hpp"
 
 #include <bsnap/control_device.hpp>
@@ -11,10 +12,12 @@
 #include <bsnap/errors.hpp>
 #include <bsnap/path_checks.hpp>
 #include <bsnap/proc_info.hpp>
+#include <bsnap/refusals.hpp>
 #include <bsnap/version.hpp>
 #include <cerrno>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 namespace bsnap::ctl {
@@ -49,7 +52,7 @@ void run(const info_command& cmd, std::ostream& out) {
     }
     device_info info = control_device().info(*cmd.minor);
     if (cmd.json)
-        out << nlohmann::json(info).dump(2) << "\n";
+        out << device_document(info).dump(2) << "\n";
     else
         out << to_text(info);
 }
@@ -78,7 +81,8 @@ void run(const setup_snapshot_command& cmd, std::ostream&) {
         params.cache_size = cmd.cache_size;
         params.fallocate_size = cmd.fallocate_size;
         params.ignore_errors = cmd.ignore_errors;
-        control_device().setup_snapshot(params);
+        explained({"setup-snapshot", params.minor, params.bdev, params.cow, {}},
+                  [&] { control_device().setup_snapshot(params); });
         return;
     }
     std::vector<group_member> members;
@@ -148,29 +152,48 @@ void check_reloaded(control_device& ctl, unsigned minor, const std::string& cow,
 
 void run(const reload_snapshot_command& cmd, std::ostream&) {
     control_device ctl;
-    ctl.reload_snapshot(reload_params(cmd));
+    setup_params params = reload_params(cmd);
+    explained({"reload-snapshot", params.minor, params.bdev, params.cow, {}},
+              [&] { ctl.reload_snapshot(params); });
     check_reloaded(ctl, cmd.minor, cmd.cow, true);
 }
 
 void run(const reload_incremental_command& cmd, std::ostream&) {
     control_device ctl;
-    ctl.reload_incremental(reload_params(cmd));
+    setup_params params = reload_params(cmd);
+    explained({"reload-incremental", params.minor, params.bdev, params.cow, {}},
+              [&] { ctl.reload_incremental(params); });
     check_reloaded(ctl, cmd.minor, cmd.cow, false);
 }
 
+// Destroy of a device that is not active cannot delete its CoW file (the
+// filesystem is not mounted): say so, with what to do.
 void run(const destroy_command& cmd, std::ostream&) {
-    control_device().destroy(cmd.minor);
+    control_device ctl;
+    std::optional<device_info> before;
+    try {
+        before = ctl.info(cmd.minor);
+    } catch (const std::system_error&) {
+        // destroy itself reports a minor that is not traced
+    }
+    explained({"destroy", cmd.minor, "", "", {}}, [&] { ctl.destroy(cmd.minor); });
+    if (before && before->falloc_size != 0 &&
+        before->decoded_state().activity != device_activity::active)
+        std::cerr << "bsnapctl: destroy: " << left_in_place_note(*before) << "\n";
 }
 
 void run(const transition_to_incremental_command& cmd, std::ostream&) {
-    control_device().transition_to_incremental(cmd.minor);
+    explained({"transition-to-incremental", cmd.minor, "", "", {}},
+              [&] { control_device().transition_to_incremental(cmd.minor); });
 }
 
 void run(const transition_to_snapshot_command& cmd, std::ostream&) {
     if (cmd.devices.size() == 1) {
         const transition_target& device = cmd.devices.front();
         std::string cow = canonical_cow_path(device.cow);
-        control_device().transition_to_snapshot(device.minor, cow, cmd.fallocate_size);
+        explained({"transition-to-snapshot", device.minor, "", cow, {}}, [&] {
+            control_device().transition_to_snapshot(device.minor, cow, cmd.fallocate_size);
+        });
         return;
     }
     std::vector<group_member> members;
@@ -186,7 +209,8 @@ void run(const transition_to_snapshot_command& cmd, std::ostream&) {
 }
 
 void run(const reconfigure_command& cmd, std::ostream&) {
-    control_device().reconfigure(cmd.minor, cmd.cache_size);
+    explained({"reconfigure", cmd.minor, "", "", {}},
+              [&] { control_device().reconfigure(cmd.minor, cmd.cache_size); });
 }
 
 void run(const expand_cow_file_command& cmd, std::ostream& out) {
@@ -198,6 +222,22 @@ void run(const expand_cow_file_command& cmd, std::ostream& out) {
     for (const std::string& note : result.notes)
         std::cerr << "bsnapctl: " << cmd.name << ": " << note << "\n";
     out << describe(result, cmd.minor) << "\n";
+}
+
+void run(const cow_info_command& cmd, std::ostream& out) {
+    bsnap_cow_file_info info = read_cow_info(cmd.file);
+    if (cmd.json)
+        out << cow_info_json(cmd.file, info).dump(2) << "\n";
+    else
+        out << cow_info_text(cmd.file, info);
+}
+
+void run(const changed_blocks_command& cmd, std::ostream& out) {
+    cow_runs runs = read_cow_runs(cmd.file);
+    if (cmd.json)
+        out << cow_runs_json(cmd.file, runs).dump() << "\n"; // one line: runs may be many
+    else
+        write_runs_text(out, runs);
 }
 
 } // namespace

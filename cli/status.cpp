@@ -77,26 +77,7 @@ std::string status_table(const proc_info& info) {
 }
 
 nlohmann::json status_json(const proc_info& info) {
-    auto devices = nlohmann::json::array();
-    for (const auto& device : info.devices) {
-        device_state state = device.decoded_state();
-        devices.push_back({
-            {"minor", device.minor},
-            {"device", device.bdev_path},
-            {"state", to_string(state.activity)},
-            {"mode", to_string(state.mode)},
-            {"failed", state.failed},
-            {"cow", device.cow_path},
-            {"cow_used_bytes", device.cow_used_bytes},
-            {"cow_size_bytes", device.falloc_size},
-            {"changed_blocks", device.changed_blocks},
-            {"changed_bytes", changed_bytes(device)},
-            {"error", device.error},
-            {"error_text",
-             device.error == 0 ? std::string() : std::generic_category().message(device.error)},
-        });
-    }
-    return devices;
+    return info;
 }
 
 } // namespace bsnap::ctl

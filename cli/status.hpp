@@ -4,6 +4,7 @@
 //   0      /dev/vdb1  active             incremental  /.bsnap0   0 B / 10 MiB      12        -
 //   3      /dev/vdc   unverified failed  snapshot     bsnap/c3   4 KiB / 100 MiB   0 EUCLEAN: ...
 //
+// --json prints the same document as `info --json`.
 // Built from /proc/bsnap-info (proc_info.hpp); pure functions, so the tests
 // check the formatting without the module.
 #pragma once
@@ -18,11 +19,8 @@ namespace bsnap::ctl {
 // cell; "no traced devices" when there are none. Ends with a newline.
 std::string status_table(const proc_info& info);
 
-// An array with one object per device:
-//   {"minor", "device", "state" ("active", "dormant", "unverified"),
-//    "mode", "failed", "cow", "cow_used_bytes", "cow_size_bytes",
-//    "changed_blocks", "changed_bytes", "error" (errno, 0 if none),
-//    "error_text" ("" if none)}
+// The document of `info --json` (docs/bsnap-info.schema.json): one schema
+// for every JSON bsnapctl prints about devices.
 nlohmann::json status_json(const proc_info& info);
 
 } // namespace bsnap::ctl

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /proc/bsnap-info: one JSON document describing the module and every traced
- * device. World-readable, like /proc/partitions; control stays root-only.
+ * device, a document of docs/bsnap-info.schema.json (BSNAP_INFO_FORMAT; the
+ * schema's error_text is bsnapctl's: the kernel has no strerror). Readable
+ * by root only: it names every CoW file (even one inside a 0700 directory),
+ * and each read takes the control mutex.
  */
 #include "log.h"
 
@@ -18,6 +21,9 @@
 #include "tracer.h"
 #include "version.h"
 
+/* format_version of docs/bsnap-info.schema.json */
+#define BSNAP_INFO_FORMAT 1
+
 struct proc_walk {
 	struct seq_file *m;
 	struct bsnap_info info;
@@ -29,12 +35,31 @@ static const char *mode_name(u32 state)
 	return state & BSNAP_STATE_SNAPSHOT ? "snapshot" : "incremental";
 }
 
+static const char *activity_name(u32 state)
+{
+	if (state & BSNAP_STATE_UNVERIFIED)
+		return "unverified";
+	return state & BSNAP_STATE_ACTIVE ? "active" : "dormant";
+}
+
+/* "ENOSPC" for 28 (%pe names it), "" for 0 or a number it cannot name. */
+static void print_errno_name(struct seq_file *m, int err)
+{
+	char name[32] = "";
+
+	if (err > 0)
+		snprintf(name, sizeof(name), "%pe", ERR_PTR(-err));
+	seq_printf(m, "\"%s\"", name[0] == '-' && name[1] == 'E' ? name + 1 : "");
+}
+
 static void proc_device(struct tracer *t, void *arg)
 {
 	struct proc_walk *w = arg;
 	struct bsnap_info *i = &w->info;
 	struct seq_file *m = w->m;
 
+	/* Each entry from scratch: nothing of the previous device shows. */
+	memset(i, 0, sizeof(*i));
 	if (tracer_fill_info(t->minor, i))
 		return;
 	seq_printf(m, "%s\n\t\t{\n\t\t\t\"minor\": %u,\n", w->first ? "" : ",",
@@ -42,7 +67,16 @@ static void proc_device(struct tracer *t, void *arg)
 	w->first = false;
 	seq_printf(m, "\t\t\t\"state\": %u,\n\t\t\t\"mode\": \"%s\",\n",
 		   i->state, mode_name(i->state));
-	seq_printf(m, "\t\t\t\"error\": %d,\n", i->error);
+	seq_printf(m, "\t\t\t\"activity\": \"%s\",\n", activity_name(i->state));
+	seq_printf(m, "\t\t\t\"failed\": %s,\n",
+		   i->state & BSNAP_STATE_FAILED ? "true" : "false");
+	seq_printf(m, "\t\t\t\"state_name\": \"%s%s %s\",\n",
+		   i->state & BSNAP_STATE_FAILED ? "failed " : "",
+		   activity_name(i->state), mode_name(i->state));
+	/* Positive, as everywhere in the schema; the ioctl keeps it negative. */
+	seq_printf(m, "\t\t\t\"error\": %d,\n\t\t\t\"error_name\": ", -i->error);
+	print_errno_name(m, -i->error);
+	seq_puts(m, ",\n");
 	seq_puts(m, "\t\t\t\"bdev\": ");
 	bsnap_json_string(m, i->bdev_path);
 	seq_puts(m, ",\n\t\t\t\"cow\": ");
@@ -73,7 +107,8 @@ static int proc_info_show(struct seq_file *m, void *v)
 		return -ENOMEM;
 	w->m = m;
 	w->first = true;
-	seq_puts(m, "{\n\t\"version\": ");
+	seq_printf(m, "{\n\t\"format_version\": %d,\n\t\"version\": ",
+		   BSNAP_INFO_FORMAT);
 	bsnap_json_string(m, BSNAP_VERSION);
 	seq_printf(m, ",\n\t\"abi_version\": %u,\n", BSNAP_ABI_VERSION);
 	seq_printf(m, "\t\"events_dropped\": %lu,\n", bsnap_events_dropped());
@@ -88,7 +123,7 @@ static int proc_info_show(struct seq_file *m, void *v)
 
 int bsnap_proc_init(void)
 {
-	if (!proc_create_single(BSNAP_PROC_NAME, 0444, NULL, proc_info_show)) {
+	if (!proc_create_single(BSNAP_PROC_NAME, 0400, NULL, proc_info_show)) {
 		pr_err("cannot create /proc/%s\n", BSNAP_PROC_NAME);
 		return -ENOMEM;
 	}

@@ -620,6 +620,11 @@ int tracer_fill_info(unsigned int minor, struct bsnap_info *info)
 	info->changed_blocks = t->cbt ? cbt_map_count(t->cbt) : 0;
 	info->block_size = BSNAP_COW_BLOCK_SIZE;
 	info->flags = t->flags;
+	/* No CoW store (reloaded, file not found yet): no CoW numbers. */
+	info->falloc_size = 0;
+	info->cow_used_bytes = 0;
+	info->cow_free_bytes = 0;
+	info->cow_data_bytes = 0;
 	if (t->store) {
 		info->falloc_size = t->store->cf->size;
 		info->cow_used_bytes = cow_store_used_bytes(t->store);

@@ -394,6 +394,14 @@ cow_file_reader::cow_file_reader(const std::filesystem::path& path) : path_(path
     buffered_ = file.buffered();
 }
 
+cow_header read_cow_header(const std::filesystem::path& path) {
+    const std::string name = "CoW file " + path.string();
+    uncached_file file(path, name);
+    std::vector<std::byte> header(BSNAP_COW_HEADER_SIZE);
+    header.resize(file.read(0, header));
+    return header_of(decode_info(header, file.size(), name));
+}
+
 bool cow_file_reader::changed(std::uint64_t block) const {
     return block < header_.nr_blocks && block / 8 < bitmap_.size() &&
            (bitmap_[block / 8] >> (block % 8) & 1);

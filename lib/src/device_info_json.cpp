@@ -103,9 +103,12 @@ void to_json(json& j, const device_info& info) {
         {"minor", info.minor},
         {"state", info.state},
         {"mode", to_string(decode_state(info.state).mode)},
+        {"activity", to_string(decode_state(info.state).activity)},
+        {"failed", decode_state(info.state).failed},
         {"state_name", describe_state(info.state)},
         {"error", info.error},
-        {"error_text", info.error != 0 ? std::generic_category().message(info.error) : ""},
+        {"error_name", errno_name(info.error)},
+        {"error_text", errno_text(info.error)},
         {"bdev", info.bdev_path},
         {"cow", info.cow_path},
         {"cache_size", info.cache_size},
@@ -120,6 +123,8 @@ void to_json(json& j, const device_info& info) {
         {"block_size", info.block_size},
         {"ignore_errors", info.ignore_errors},
     };
+    if (info.cbt_bytes)
+        j["cbt_bytes"] = *info.cbt_bytes;
 }
 
 device_info device_info_from_json(const json& j, const std::string& where) {
@@ -143,6 +148,11 @@ device_info device_info_from_json(const json& j, const std::string& where) {
     in.read_unsigned("changed_blocks", info.changed_blocks);
     in.read_unsigned("block_size", info.block_size);
     in.read_bool("ignore_errors", info.ignore_errors);
+    if (in.find("cbt_bytes")) {
+        std::uint64_t bytes = 0;
+        in.read_unsigned("cbt_bytes", bytes);
+        info.cbt_bytes = bytes;
+    }
     return info;
 }
 

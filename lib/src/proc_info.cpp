@@ -74,6 +74,14 @@ proc_info parse_proc_info(std::string_view text, const std::string& source) {
         info.abi_version = abi->get<std::uint32_t>();
     }
 
+    auto dropped = document.find("events_dropped");
+    if (dropped != document.end()) {
+        if (!dropped->is_number_unsigned())
+            throw format_error(source + ": \"events_dropped\" is " + dropped->dump() +
+                               ", expected an unsigned integer");
+        info.events_dropped = dropped->get<std::uint64_t>();
+    }
+
     auto devices = document.find("devices");
     if (devices == document.end())
         throw format_error(source + ": missing \"devices\"");
@@ -99,8 +107,17 @@ proc_info read_proc_info(const std::filesystem::path& path) {
 }
 
 void to_json(json& j, const proc_info& info) {
-    j = json{
-        {"version", info.version}, {"abi_version", info.abi_version}, {"devices", info.devices}};
+    j = json{{"format_version", info_format_version},
+             {"version", info.version},
+             {"abi_version", info.abi_version},
+             {"events_dropped", info.events_dropped},
+             {"devices", info.devices}};
+}
+
+json device_document(const device_info& info) {
+    json j = info;
+    j["format_version"] = info_format_version;
+    return j;
 }
 
 std::string to_text(const proc_info& info) {

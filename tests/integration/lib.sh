@@ -143,3 +143,13 @@ json_eval() {
 j = json.load(open(sys.argv[1]))
 for e in sys.argv[2:]: print(json.dumps(eval(e)) if not isinstance(eval(e), str) else eval(e))' "$@"
 }
+
+# json_check FILE: FILE (a copy of /proc/bsnap-info, or bsnapctl's --json
+# output) is valid against docs/bsnap-info.schema.json, checked by
+# bsnap-json-check (tests/tools, next to $BSNAP_TOOLS).
+BSNAP_INFO_SCHEMA=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../docs/bsnap-info.schema.json
+json_check() {
+	local tool=${BSNAP_TOOLS%/}/../tools/bsnap-json-check out
+	[ -x "$tool" ] || fail "bsnap-json-check is not built: no $tool"
+	out=$("$tool" "$BSNAP_INFO_SCHEMA" "$1" 2>&1) || fail "$1 breaks the schema: ${out:0:600}"
+}

@@ -115,6 +115,7 @@ cleanup_scratch() {
 	local rc=$?
 	mountpoint -q /mnt/snap && umount /mnt/snap
 	[ -e /dev/bsnap0 ] && bsnapctl destroy 0
+	bsnapctl destroy 1 >/dev/null 2>&1 || true # the libbsnap test's minor, if left
 	mountpoint -q /mnt/scratch && umount /mnt/scratch
 	module_loaded && rmmod bsnap
 	exit "$rc"

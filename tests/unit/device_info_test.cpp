@@ -76,7 +76,10 @@ TEST_CASE("device_info converts to JSON with every field", "[info][json]") {
     CHECK(j.at("mode") == "snapshot");
     CHECK(j.at("state_name") == "failed active snapshot");
     CHECK(j.at("error") == ENOSPC);
+    CHECK(j.at("error_name") == "ENOSPC");
     CHECK(j.at("error_text") == "No space left on device");
+    CHECK(j.at("activity") == "active");
+    CHECK(j.at("failed") == true);
     CHECK(j.at("bdev") == "/dev/vda1");
     CHECK(j.at("cow") == "/.bsnap3");
     CHECK(j.at("cache_size") == 64ull << 20);
@@ -90,7 +93,7 @@ TEST_CASE("device_info converts to JSON with every field", "[info][json]") {
     CHECK(j.at("changed_blocks") == 12);
     CHECK(j.at("block_size") == 4096);
     CHECK(j.at("ignore_errors") == true);
-    CHECK(j.size() == 19);
+    CHECK(j.size() == 22);
 }
 
 TEST_CASE("device_info survives a JSON round trip", "[info][json]") {

@@ -37,21 +37,29 @@ TEST_CASE("status table without devices", "[status]") {
           "no traced devices\n");
 }
 
-TEST_CASE("status json: one object per device", "[status]") {
+TEST_CASE("status json: the document of info --json, one object per device", "[status]") {
     nlohmann::json j = status_json(parse_proc_info(two_devices, "test"));
-    REQUIRE(j.is_array());
-    REQUIRE(j.size() == 2);
-    CHECK(j[0] == nlohmann::json::parse(R"({"minor": 0, "device": "/dev/vdb1",
-        "state": "active", "mode": "incremental", "failed": false, "cow": "/mnt/.bsnap0",
-        "cow_used_bytes": 0, "cow_size_bytes": 10485760, "changed_blocks": 12,
-        "changed_bytes": 49152, "error": 0, "error_text": ""})"));
-    CHECK(j[1]["state"] == "unverified");
-    CHECK(j[1]["mode"] == "snapshot");
-    CHECK(j[1]["failed"] == true);
-    CHECK(j[1]["error"] == 117);
-    CHECK(j[1]["error_text"] == "Structure needs cleaning");
-    CHECK(status_json(parse_proc_info(R"({"version": "0.1.0", "devices": []})", "test")) ==
-          nlohmann::json::array());
+    REQUIRE(j.is_object());
+    CHECK(j["format_version"] == 1);
+    REQUIRE(j["devices"].size() == 2);
+    const nlohmann::json& first = j["devices"][0];
+    CHECK(first["minor"] == 0);
+    CHECK(first["bdev"] == "/dev/vdb1");
+    CHECK(first["activity"] == "active");
+    CHECK(first["mode"] == "incremental");
+    CHECK(first["failed"] == false);
+    CHECK(first["falloc_size"] == 10485760);
+    CHECK(first["error"] == 0);
+    CHECK(first["error_name"] == "");
+    const nlohmann::json& second = j["devices"][1];
+    CHECK(second["activity"] == "unverified");
+    CHECK(second["mode"] == "snapshot");
+    CHECK(second["failed"] == true);
+    CHECK(second["error"] == 117);
+    CHECK(second["error_name"] == "EUCLEAN");
+    CHECK(second["error_text"] == "Structure needs cleaning");
+    CHECK(status_json(parse_proc_info(R"({"version": "0.1.0", "devices": []})",
+                                      "test"))["devices"] == nlohmann::json::array());
 }
 
 TEST_CASE("status command line", "[status]") {

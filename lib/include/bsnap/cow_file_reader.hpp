@@ -105,6 +105,13 @@ struct cow_header {
 cow_header decode_cow_header(std::span<const std::byte> bytes, std::uint64_t file_bytes,
                              const std::string& name);
 
+// Reads (past the page cache, as cow_file_reader does) and checks the
+// header of the CoW file at path, as decode_cow_header does with the file's
+// size: also a file that is not clean (in use by the module, or left by a
+// crash), whose bitmap is not read. Throws cow_format_error or
+// std::system_error.
+cow_header read_cow_header(const std::filesystem::path& path);
+
 // A run of consecutive changed blocks.
 struct block_run {
     std::uint64_t first = 0;
@@ -149,6 +156,9 @@ class block_runs {
 
     block_runs(std::span<const std::uint8_t> bitmap, std::uint64_t nr_bits);
     iterator begin() const { return iterator(bitmap_.data(), nr_bits_, 0); }
+    // The runs that start at or after bit from (a run that holds from is
+    // cut there).
+    iterator from(std::uint64_t bit) const { return iterator(bitmap_.data(), nr_bits_, bit); }
     std::default_sentinel_t end() const { return {}; }
 
   private:

@@ -7,6 +7,7 @@
 #include "bsnap/uuid.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <uapi/bsnap.h>
 
@@ -29,6 +30,8 @@ struct device_info {
     std::uint64_t changed_blocks = 0;
     std::uint32_t block_size = 0; // tracking granularity in bytes
     bool ignore_errors = false;   // reads of a failed snapshot do not return EIO (-i)
+    // Kernel memory of the change map: /proc/bsnap-info only, not the ioctl.
+    std::optional<std::uint64_t> cbt_bytes;
 
     device_state decoded_state() const { return decode_state(state); }
     // A snapshot whose CoW file is BSNAP_COW_LOW_PERCENT full: the module's

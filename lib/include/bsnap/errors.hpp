@@ -9,6 +9,12 @@
 
 namespace bsnap {
 
+// The symbolic name of a positive errno ("ENOSPC"); "" for 0 or an unknown one.
+std::string errno_name(int err);
+
+// strerror() of a positive errno; "" for 0.
+std::string errno_text(int err);
+
 // A system_error in the generic (errno) category.
 std::system_error errno_error(int err, const std::string& context);
 

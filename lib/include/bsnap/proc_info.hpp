@@ -1,5 +1,6 @@
 // /proc/bsnap-info: the module's version and its traced devices, as JSON:
-//   {"version": "0.1.0", "abi_version": 1, "devices": [ {device entry}, ... ]}
+//   {"format_version": 1, "version": "0.1.0", "abi_version": 1,
+//    "events_dropped": 0, "devices": [ {device entry}, ... ]}
 // Device entries use the keys of device_info_json.hpp. Unknown keys are
 // ignored at every level, so the module can add fields without breaking tools.
 #pragma once
@@ -17,9 +18,13 @@ namespace bsnap {
 
 inline constexpr const char* proc_info_path = "/proc/" BSNAP_PROC_NAME;
 
+// The version of docs/bsnap-info.schema.json that to_json() writes.
+inline constexpr unsigned info_format_version = 1;
+
 struct proc_info {
-    std::string version;           // the module's version
-    std::uint32_t abi_version = 0; // 0 if the file does not say
+    std::string version;              // the module's version
+    std::uint32_t abi_version = 0;    // 0 if the file does not say
+    std::uint64_t events_dropped = 0; // uevents the module could not send
     std::vector<device_info> devices;
 
     bool operator==(const proc_info&) const = default;
@@ -34,9 +39,14 @@ proc_info parse_proc_info(std::string_view text, const std::string& source = pro
 // loaded (no <path>)"; other read errors name the path.
 proc_info read_proc_info(const std::filesystem::path& path = proc_info_path);
 
-// {"version": ..., "abi_version": ..., "devices": [...]}, devices as in
-// device_info_json.hpp.
+// {"format_version": 1, "version": ..., "abi_version": ...,
+// "events_dropped": ..., "devices": [...]}, devices as in
+// device_info_json.hpp: a document of docs/bsnap-info.schema.json.
 void to_json(nlohmann::json& j, const proc_info& info);
+
+// One device as `bsnapctl info MINOR --json` prints it: the device object
+// with "format_version".
+nlohmann::json device_document(const device_info& info);
 
 // "bsnap module 0.1.0 (ABI 1): 2 devices", then each device's text after a
 // blank line.

@@ -89,7 +89,7 @@ case "$BSNAP_BOOT" in
 		fail "bsnap-reload.service did not reload minor 0"
 	assert_eq "$(systemctl is-active bsnapd.service)" active "bsnapd.service"
 	bsnapctl status
-	bsnapctl status --json | grep -q '"state": "active"' || fail "minor 0 is not active"
+	bsnapctl status --json | grep -q '"activity": "active"' || fail "minor 0 is not active"
 	write_some 2
 	incremental_roundtrip .bsnap0 .bsnap1
 
@@ -124,7 +124,7 @@ case "$BSNAP_BOOT" in
 	journal -k | grep -q "bsnap0: the CoW file was in use at a crash" ||
 		fail "the kernel log does not say the CoW file was in use at a crash"
 	bsnapctl status
-	bsnapctl status --json | grep -q '"state": "active"' || fail "minor 0 is not active"
+	bsnapctl status --json | grep -q '"activity": "active"' || fail "minor 0 is not active"
 	log "the power cut cost an incremental, not the chain"
 	write_some 5
 	incremental_roundtrip .bsnap2 .bsnap3

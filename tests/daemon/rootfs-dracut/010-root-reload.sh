@@ -125,7 +125,7 @@ check_reloaded_before_root_mount() { # cow initramfs-systemd
 	log "journal: /init (line $init) < reload (line $reload) < root mount (line $mount) < root's systemd (line $sd); active at line $active; systemd in the initramfs: $2 (line $sd1)"
 	bsnapctl status
 	bsnapctl status --json >status.json
-	grep -q '"state": "active"' status.json || fail "minor 0 is not active"
+	grep -q '"activity": "active"' status.json || fail "minor 0 is not active"
 	grep -q '"mode": "incremental"' status.json || fail "minor 0 is not incremental"
 	grep -q '"failed": false' status.json || fail "minor 0 is failed"
 	# bsnap-reload.service leaves root to the initramfs and succeeds.
@@ -150,7 +150,7 @@ check_failed() { # errno-name kernel-log-regex
 	bsnapctl status --json >status.json
 	grep -q '"failed": true' status.json || fail "minor 0 is not reported failed"
 	grep -Eq "\"error\": -?$n," status.json || fail "minor 0 does not report $1"
-	if grep -q '"state": "active"' status.json; then fail "minor 0 is reported active"; fi
+	if grep -q '"activity": "active"' status.json; then fail "minor 0 is reported active"; fi
 	expect_errno "$1" bsnapctl transition-to-snapshot /.bsnap-never 0
 	[ ! -e /.bsnap-never ] || fail "transition-to-snapshot of a failed device created a CoW file"
 	log "root's device: failed with $1, never active; the boot completed"
