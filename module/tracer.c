@@ -286,6 +286,7 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	struct cow_pipeline *pipe;
 	struct cow_store *store;
 	struct cbt_map *cbt;
+	sector_t sector;
 	u64 first, last;
 
 	if (unlikely(READ_ONCE(t->sealed)) && tracer_hold_sealed(t, bio))
@@ -299,8 +300,8 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 	cbt = smp_load_acquire(&t->cbt);
 	pipe = READ_ONCE(t->pipe);
 	store = READ_ONCE(t->store);
-	cbt_map_block_range(cbt, tracer_bio_sector(t, bio), bio_sectors(bio),
-			    &first, &last);
+	sector = tracer_bio_sector(t, bio);
+	cbt_map_block_range(cbt, sector, bio_sectors(bio), &first, &last);
 	if (pipe) {
 		if (unlikely(bsnap_bio_has_payload(bio)) && !tracer_error(t)) {
 			/*
@@ -314,16 +315,14 @@ bool tracer_trace_bio(struct tracer *t, struct bio *bio)
 			tracer_set_error(t, -EOPNOTSUPP);
 		}
 		/* The write-intent bit before the copy: see write_intent.h. */
-		if (store && !cow_store_admit(store, first, last,
-					      tracer_bio_sector(t, bio), bio))
+		if (store && !cow_store_admit(store, first, last, sector, bio))
 			return true;
 		return cow_pipeline_write(pipe, bio);
 	}
 
 	/* The change bits before the write-intent bits: write_intent.c. */
 	cbt_map_mark_changed(cbt, first, last);
-	return store && !cow_store_admit(store, first, last,
-					 tracer_bio_sector(t, bio), bio);
+	return store && !cow_store_admit(store, first, last, sector, bio);
 }
 
 void tracer_break_chain(struct tracer *t, int error)
